@@ -1,0 +1,14 @@
+/**
+ * @kvant/reference — plain TypeScript for every kernel: the definition and the oracle.
+ */
+export * from './buffers';
+export { referenceKernels } from './kernels';
+export { fp4Code, getNibble, nearestCode, nf4Code, roundHalfEven, setNibble, absmaxOf } from './quant';
+export { ReferenceRuntime } from './runtime';
+
+import { ReferenceRuntime } from './runtime';
+
+/** Create the reference runtime. */
+export async function createReferenceRuntime(): Promise<ReferenceRuntime> {
+  return new ReferenceRuntime();
+}

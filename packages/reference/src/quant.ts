@@ -1,0 +1,283 @@
+/**
+ * Reference implementations of the `quant` family: readable, one element at a time, f32
+ * arithmetic made explicit with Math.fround. They define the kernels (packages/abi/src/kernels/quant.ts).
+ */
+import { FP4_MAGNITUDE_CODES, FP4_THRESHOLDS, NF4_THRESHOLDS, type Params } from '@kvant/abi';
+import { type Buffers, f32View, i32View, type ReferenceKernels } from './buffers';
+
+const f = Math.fround;
+
+/** Round half to even (f32 in, integer-valued f64 out). */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** max |x| over x[start, end) ignoring NaN (fmaxf semantics); 0 for an empty or all-NaN range. */
+export function absmaxOf(x: Float32Array, start: number, end: number, offset = 0): number {
+  let m = 0;
+  for (let i = start; i < end; i++) {
+    const a = Math.abs(f(x[i] - offset));
+    if (a > m) m = a;
+  }
+  return m;
+}
+
+/** Number of thresholds t with s > t (the code of the nearest value, ties to the lower code). */
+function countAbove(s: number, thresholds: Float32Array | readonly number[]): number {
+  let c = 0;
+  for (let i = 0; i < thresholds.length; i++) if (s > thresholds[i]) c++;
+  return c;
+}
+
+/** NF4 code of a scaled value s (NaN -> 0). */
+export function nf4Code(s: number): number {
+  return countAbove(s, NF4_THRESHOLDS);
+}
+
+/** FP4 code of a scaled value s: sign bit 8 for s < 0, magnitude code in the low 3 bits (NaN -> 0). */
+export function fp4Code(s: number): number {
+  if (Number.isNaN(s)) return 0;
+  const sign = s < 0 ? 8 : 0;
+  return sign | FP4_MAGNITUDE_CODES[countAbove(Math.abs(s), FP4_THRESHOLDS)];
+}
+
+/** Write 4-bit code `c` of element i into packed bytes (even element in the high nibble). */
+export function setNibble(packed: Uint8Array, i: number, c: number): void {
+  const j = i >> 1;
+  packed[j] = i & 1 ? (packed[j] & 0xf0) | c : (packed[j] & 0x0f) | (c << 4);
+}
+
+export function getNibble(packed: Uint8Array, i: number): number {
+  const byte = packed[i >> 1];
+  return i & 1 ? byte & 15 : byte >> 4;
+}
+
+/** The scaled values x * (1 / absmax) of a 4-bit quantization, for ambiguity checks. */
+function scaled4bit(p: Params, b: Buffers): Float32Array {
+  const x = f32View(b.x);
+  const out = new Float32Array(p.n);
+  for (let blk = 0; blk * p.blocksize < p.n; blk++) {
+    const start = blk * p.blocksize;
+    const end = Math.min(p.n, start + p.blocksize);
+    const inv = f(1 / absmaxOf(x, start, end));
+    for (let i = start; i < end; i++) out[i] = f(x[i] * inv);
+  }
+  return out;
+}
+
+/** Mask of elements whose value lies within eps of any threshold. */
+function nearThresholds(values: Float32Array, thresholds: ArrayLike<number>, eps: number, abs = false): Uint8Array {
+  const mask = new Uint8Array(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = abs ? Math.abs(values[i]) : values[i];
+    for (let k = 0; k < thresholds.length; k++) {
+      if (Math.abs(v - thresholds[k]) <= eps * Math.max(1, Math.abs(thresholds[k]))) {
+        mask[i] = 1;
+        break;
+      }
+    }
+  }
+  return mask;
+}
+
+function quantize4bit(codeOf: (s: number) => number) {
+  return (p: Params, b: Buffers) => {
+    const x = f32View(b.x);
+    const absmax = f32View(b.absmax);
+    const packed = b.packed;
+    packed.fill(0, 0, Math.ceil(p.n / 2));
+    for (let blk = 0; blk * p.blocksize < p.n; blk++) {
+      const start = blk * p.blocksize;
+      const end = Math.min(p.n, start + p.blocksize);
+      const amax = absmaxOf(x, start, end);
+      absmax[blk] = amax;
+      const inv = f(1 / amax); // bitsandbytes multiplies by the reciprocal; 1/0 = inf, 0*inf = NaN -> code 0
+      for (let i = start; i < end; i++) setNibble(packed, i, codeOf(f(x[i] * inv)));
+    }
+    // An odd n leaves the last low nibble: the code of 0.
+    if (p.n & 1) setNibble(packed, p.n, codeOf(0));
+  };
+}
+
+function dequant4bitWith(absmaxOfBlock: (p: Params, b: Buffers) => (blk: number) => number) {
+  return (p: Params, b: Buffers) => {
+    const code = f32View(b.code);
+    const out = f32View(b.out);
+    const absmaxAt = absmaxOfBlock(p, b);
+    for (let i = 0; i < p.n; i++) out[i] = f(code[getNibble(b.packed, i)] * absmaxAt(Math.floor(i / p.blocksize)));
+  };
+}
+
+/** Index of the nearest of 256 sorted code values, ties to the lower index (NaN -> 0). */
+export function nearestCode(code: Float32Array, s: number): number {
+  if (Number.isNaN(s)) return 0;
+  // Binary search for the number of midpoints strictly below s.
+  let lo = 0;
+  let hi = code.length - 1; // answer in [0, 255]
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const m = f(f(code[mid] + code[mid + 1]) * 0.5);
+    if (s > m) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function midpointsOf(code: Float32Array): Float32Array {
+  const m = new Float32Array(code.length - 1);
+  for (let i = 0; i + 1 < code.length; i++) m[i] = f(f(code[i] + code[i + 1]) * 0.5);
+  return m;
+}
+
+function linearStats(x: Float32Array, start: number, end: number, bits: number, symmetric: boolean) {
+  let lo = 0;
+  let hi = 0;
+  let amax = 0;
+  for (let i = start; i < end; i++) {
+    const v = x[i];
+    if (!Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+    if (Math.abs(v) > amax) amax = Math.abs(v);
+  }
+  if (symmetric) {
+    const qmax = 2 ** (bits - 1) - 1;
+    return { scale: f(amax / qmax), zero: 0, qmin: -qmax, qmax };
+  }
+  const qmax = 2 ** bits - 1;
+  const scale = f(f(hi - lo) / qmax);
+  const zero = scale === 0 ? 0 : Math.min(qmax, Math.max(0, roundHalfEven(f(-lo / scale))));
+  return { scale, zero, qmin: 0, qmax };
+}
+
+export const quantKernels: ReferenceKernels = {
+  'quant.linear_quantize': {
+    run: (p, b) => {
+      const x = f32View(b.x);
+      const scales = f32View(b.scale);
+      const zeros = i32View(b.zero);
+      const symmetric = p.symmetric === 1;
+      for (let g = 0; g * p.group < p.n; g++) {
+        const start = g * p.group;
+        const end = Math.min(p.n, start + p.group);
+        const { scale, zero, qmin, qmax } = linearStats(x, start, end, p.bits, symmetric);
+        scales[g] = scale;
+        zeros[g] = zero;
+        for (let i = start; i < end; i++) {
+          let q: number;
+          if (scale === 0 || Number.isNaN(x[i])) q = zero;
+          else q = Math.min(qmax, Math.max(qmin, roundHalfEven(f(x[i] / scale)) + zero));
+          b.codes[i] = q & 0xff;
+        }
+      }
+    },
+    ambiguous: (p, b, output, eps) => {
+      // x / scale (and -lo / scale for the zero point) within eps of a half-integer.
+      const x = f32View(b.x);
+      const mask = new Uint8Array(output === 'zero' ? Math.ceil(p.n / p.group) : p.n);
+      for (let g = 0; g * p.group < p.n; g++) {
+        const start = g * p.group;
+        const end = Math.min(p.n, start + p.group);
+        const { scale } = linearStats(x, start, end, p.bits, p.symmetric === 1);
+        if (scale === 0) continue;
+        const nearHalf = (v: number) => Math.abs(Math.abs(v % 1) - 0.5) <= eps * Math.max(1, Math.abs(v));
+        if (output === 'zero') {
+          let lo = 0;
+          for (let i = start; i < end; i++) if (Number.isFinite(x[i]) && x[i] < lo) lo = x[i];
+          if (nearHalf(-lo / scale)) mask[g] = 1;
+          continue;
+        }
+        let lo = 0;
+        for (let i = start; i < end; i++) if (Number.isFinite(x[i]) && x[i] < lo) lo = x[i];
+        const zeroAmbiguous = p.symmetric === 0 && nearHalf(-lo / scale);
+        for (let i = start; i < end; i++) if (zeroAmbiguous || nearHalf(x[i] / scale)) mask[i] = 1;
+      }
+      return mask;
+    },
+  },
+
+  'quant.linear_dequantize': {
+    run: (p, b) => {
+      const scales = f32View(b.scale);
+      const zeros = i32View(b.zero);
+      const out = f32View(b.out);
+      for (let i = 0; i < p.n; i++) {
+        const g = Math.floor(i / p.group);
+        const raw = b.codes[i];
+        const q = p.symmetric === 1 ? (raw << 24) >> 24 : raw;
+        out[i] = f((q - zeros[g]) * scales[g]);
+      }
+    },
+  },
+
+  'quant.nf4_quantize': {
+    run: quantize4bit(nf4Code),
+    ambiguous: (p, b, _output, eps) => nearThresholds(scaled4bit(p, b), NF4_THRESHOLDS, eps),
+  },
+
+  'quant.fp4_quantize': {
+    run: quantize4bit(fp4Code),
+    ambiguous: (p, b, _output, eps) => {
+      const s = scaled4bit(p, b);
+      const mask = nearThresholds(s, FP4_THRESHOLDS, eps, true);
+      for (let i = 0; i < s.length; i++) if (Math.abs(s[i]) <= eps) mask[i] = 1; // the sign of a tiny value
+      return mask;
+    },
+  },
+
+  'quant.dequantize_4bit': {
+    run: dequant4bitWith((_p, b) => {
+      const absmax = f32View(b.absmax);
+      return (blk) => absmax[blk];
+    }),
+  },
+
+  'quant.dequantize_4bit_dq': {
+    run: dequant4bitWith((p, b) => {
+      const nestedAbsmax = f32View(b.nested_absmax);
+      const nestedCode = f32View(b.nested_code);
+      return (blk) => f(f(nestedCode[b.qabsmax[blk]] * nestedAbsmax[Math.floor(blk / p.nested_blocksize)]) + f(p.offset));
+    }),
+  },
+
+  'quant.blockwise8_quantize': {
+    run: (p, b) => {
+      const x = f32View(b.x);
+      const code = f32View(b.code).subarray(0, 256);
+      const absmax = f32View(b.absmax);
+      const offset = f(p.offset);
+      for (let blk = 0; blk * p.blocksize < p.n; blk++) {
+        const start = blk * p.blocksize;
+        const end = Math.min(p.n, start + p.blocksize);
+        const amax = absmaxOf(x, start, end, offset);
+        absmax[blk] = amax;
+        const inv = f(1 / amax);
+        for (let i = start; i < end; i++) b.q[i] = nearestCode(code, f(f(x[i] - offset) * inv));
+      }
+    },
+    ambiguous: (p, b, _output, eps) => {
+      const x = f32View(b.x);
+      const code = f32View(b.code).subarray(0, 256);
+      const offset = f(p.offset);
+      const s = new Float32Array(p.n);
+      for (let blk = 0; blk * p.blocksize < p.n; blk++) {
+        const start = blk * p.blocksize;
+        const end = Math.min(p.n, start + p.blocksize);
+        const inv = f(1 / absmaxOf(x, start, end, offset));
+        for (let i = start; i < end; i++) s[i] = f(f(x[i] - offset) * inv);
+      }
+      return nearThresholds(s, midpointsOf(code), eps);
+    },
+  },
+
+  'quant.blockwise8_dequantize': {
+    run: (p, b) => {
+      const code = f32View(b.code);
+      const absmax = f32View(b.absmax);
+      const out = f32View(b.out);
+      const offset = f(p.offset);
+      for (let i = 0; i < p.n; i++) out[i] = f(f(code[b.q[i]] * absmax[Math.floor(i / p.blocksize)]) + offset);
+    },
+  },
+};

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian machine lacks for kvant's full test suite:
+#   - Mesa lavapipe (Vulkan on the CPU) new enough for Dawn (WebGPU in Node);
+#   - Chromium for the browser conformance test;
+#   - Python packages for the interop tests (safetensors, torch, transformers, peft, gguf).
+# Idempotent: each step is skipped when what it installs is already there.
+set -euo pipefail
+
+log() { printf '[setup-system] %s\n' "$*"; }
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+apt_updated=0
+apt_update() { if [ $apt_updated = 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi; }
+
+. /etc/os-release
+log "Debian ${VERSION_ID:-?} (${VERSION_CODENAME:-?})"
+
+# --- Vulkan (lavapipe) for WebGPU through Dawn -------------------------------------------------
+mesa_ok() {
+  local v
+  v=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)
+  [ -n "$v" ] || return 1
+  local major=${v%%.*}; major=${major##*:}
+  [ "$major" -ge 24 ] 2>/dev/null
+}
+if mesa_ok && dpkg -s libvulkan1 >/dev/null 2>&1; then
+  log "mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers) already installed"
+else
+  if [ "${VERSION_CODENAME:-}" = bookworm ]; then
+    # Debian 12's Mesa 22 lacks what Dawn needs: take Mesa 25 from bookworm-backports,
+    # from the same mirror as the machine's existing Debian source.
+    # The URI of the existing Debian source: a deb822 `URIs:` field or a one-line `deb URI suite` entry.
+    mirror=$( (grep -hE '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}';
+               grep -hE '^\s*deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}') \
+             | grep -E '/debian/?$' | head -n1 || true)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list.d/ /etc/apt/sources.list 2>/dev/null; then
+      log "adding bookworm-backports from $mirror"
+      printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$mirror" | $SUDO tee /etc/apt/sources.list.d/kvant-backports.sources >/dev/null
+      apt_updated=0
+    fi
+    apt_update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports libvulkan1 mesa-vulkan-drivers >/dev/null
+  else
+    apt_update
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libvulkan1 mesa-vulkan-drivers >/dev/null
+  fi
+  log "installed mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers)"
+fi
+
+# --- Chromium for the browser test ---------------------------------------------------------------
+if [ -x /usr/bin/chromium ]; then
+  log "chromium already installed"
+else
+  apt_update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  log "installed $(/usr/bin/chromium --version 2>/dev/null || echo chromium)"
+fi
+
+# --- Python packages for the interop tests -------------------------------------------------------
+PY=${PYTHON:-python3}
+if "$PY" -c 'import safetensors, torch, numpy' >/dev/null 2>&1; then
+  log "python interop packages already installed"
+else
+  "$PY" -m pip install -q --retries 0 --timeout 10 safetensors torch numpy
+  log "installed python interop packages"
+fi
