@@ -91,3 +91,41 @@ export async function downloadF32(t: Tensor): Promise<Float32Array> {
   if (t.dtype !== 'f32') throw new TensorError('downloadF32', 'an f32 tensor', `${t.dtype}`);
   return (await download(t)) as Float32Array;
 }
+
+/**
+ * Run one kernel from host arrays to host arrays: upload the inputs, allocate the outputs named in
+ * the spec, dispatch, read the outputs back and free everything. For one-off work (quantizing a
+ * tensor); training keeps tensors on the device instead.
+ */
+export async function runOnce(
+  rt: Runtime,
+  kernelId: string,
+  params: Params,
+  inputs: Readonly<Record<string, AnyTypedArray>>,
+  outputs: Readonly<Record<string, { dtype: DType; count: number }>>,
+): Promise<Record<string, Uint8Array>> {
+  const tensors: Record<string, Tensor> = {};
+  try {
+    for (const [name, data] of Object.entries(inputs)) {
+      const t = rt.alloc(dtypeOfInput(data), [Math.max(1, data.length)]);
+      rt.write(t, data);
+      tensors[name] = t;
+    }
+    for (const [name, o] of Object.entries(outputs)) tensors[name] = rt.alloc(o.dtype, [Math.max(1, o.count)]);
+    rt.dispatch(kernelId, tensors, params);
+    const out: Record<string, Uint8Array> = {};
+    for (const name of Object.keys(outputs)) out[name] = await rt.read(tensors[name]);
+    return out;
+  } finally {
+    for (const t of Object.values(tensors)) rt.free(t);
+  }
+}
+
+function dtypeOfInput(a: AnyTypedArray): DType {
+  if (a instanceof Float32Array) return 'f32';
+  if (a instanceof Uint8Array) return 'u8';
+  if (a instanceof Int8Array) return 'i8';
+  if (a instanceof Uint32Array) return 'u32';
+  if (a instanceof Int32Array) return 'i32';
+  throw new TensorError('runOnce input', 'a Float32Array, Uint8Array, Int8Array, Uint32Array or Int32Array', a.constructor.name);
+}

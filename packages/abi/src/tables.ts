@@ -54,7 +54,7 @@ function linspaceF32(start: number, end: number, steps: number): number[] {
 export function dynamicMap(signed = true): Float32Array {
   const values: number[] = [];
   const maxExponentBits = 7;
-  const nonSignBits = signed ? 7 : 8;
+  const nonSignBits = 7; // total_bits - 1 for both signed and unsigned maps
   for (let i = 0; i < maxExponentBits; i++) {
     const fractionItems = signed ? 2 ** (i + nonSignBits - maxExponentBits) + 1 : 2 ** (i + nonSignBits - maxExponentBits + 1) + 1;
     const boundaries = linspaceF32(0.1, 1, fractionItems);

@@ -1,0 +1,8 @@
+import { memCases } from './mem';
+import { quantCases } from './quant';
+import type { Case } from './types';
+
+export type { Case } from './types';
+
+/** Every conformance case. */
+export const CASES: readonly Case[] = [...memCases, ...quantCases];

@@ -1,0 +1,100 @@
+/**
+ * Seeded input generators. A case names a generator and its options (data), never an array, so
+ * every runtime and every run sees the same inputs.
+ */
+import { DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, FP4_CODE, NF4_CODE, NF4_THRESHOLDS, type AnyTypedArray } from '@kvant/abi';
+
+/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal samples (Box–Muller) from a seeded PRNG. */
+export function randn(n: number, seed: number, std = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = Math.max(r(), 1e-12);
+    const v = r();
+    const m = Math.sqrt(-2 * Math.log(u)) * std;
+    out[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+/** An input generator, as data. */
+export type Gen =
+  | { readonly gen: 'randn'; readonly std?: number }
+  | { readonly gen: 'uniform'; readonly lo: number; readonly hi: number }
+  /** randn with every `every`-th block of `blocksize` elements set to zero. */
+  | { readonly gen: 'zero_blocks'; readonly blocksize: number; readonly every: number }
+  /** A mixture of huge (1e30), tiny (1e-30), subnormal and ordinary magnitudes of both signs. */
+  | { readonly gen: 'extremes' }
+  /** randn with NaN, +Inf and -Inf sprinkled in (about 1 in 17 each). */
+  | { readonly gen: 'nonfinite' }
+  /** Values exactly on the NF4 decision thresholds (with a 1.0 per block so absmax is 1). */
+  | { readonly gen: 'nf4_thresholds'; readonly blocksize: number }
+  /** Uniform random bytes (codes), as u8. */
+  | { readonly gen: 'bytes' }
+  /** Random integers in [lo, hi] as i32. */
+  | { readonly gen: 'ints'; readonly lo: number; readonly hi: number }
+  /** Random 32-bit words. */
+  | { readonly gen: 'words' }
+  /** A fixed code table. */
+  | { readonly gen: 'table'; readonly table: 'nf4' | 'fp4' | 'dynamic_signed' | 'dynamic_unsigned' };
+
+const TABLES = { nf4: NF4_CODE, fp4: FP4_CODE, dynamic_signed: DYNAMIC_MAP_SIGNED, dynamic_unsigned: DYNAMIC_MAP_UNSIGNED };
+
+/** Produce `n` elements of a generator's data with a seed. */
+export function generate(g: Gen, n: number, seed: number): AnyTypedArray {
+  const r = rng(seed ^ 0x9e3779b9);
+  switch (g.gen) {
+    case 'randn':
+      return randn(n, seed, g.std ?? 1);
+    case 'uniform':
+      return Float32Array.from({ length: n }, () => g.lo + (g.hi - g.lo) * r());
+    case 'zero_blocks': {
+      const x = randn(n, seed);
+      for (let b = 0; b * g.blocksize < n; b += g.every) x.fill(0, b * g.blocksize, Math.min(n, (b + 1) * g.blocksize));
+      return x;
+    }
+    case 'extremes': {
+      const mags = [1e30, 3e38, 1e-30, 1e-40, 1.5e-45, 1, 0.5, 7, 0];
+      return Float32Array.from({ length: n }, () => mags[Math.floor(r() * mags.length)] * (r() < 0.5 ? -1 : 1) * (0.5 + r()));
+    }
+    case 'nonfinite': {
+      const x = randn(n, seed);
+      for (let i = 0; i < n; i++) {
+        const u = r();
+        if (u < 1 / 17) x[i] = Number.NaN;
+        else if (u < 2 / 17) x[i] = Number.POSITIVE_INFINITY;
+        else if (u < 3 / 17) x[i] = Number.NEGATIVE_INFINITY;
+      }
+      return x;
+    }
+    case 'nf4_thresholds': {
+      const x = new Float32Array(n);
+      for (let i = 0; i < n; i++) x[i] = i % g.blocksize === 0 ? 1 : NF4_THRESHOLDS[Math.floor(r() * NF4_THRESHOLDS.length)];
+      return x;
+    }
+    case 'bytes':
+      return Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
+    case 'ints':
+      return Int32Array.from({ length: n }, () => g.lo + Math.floor(r() * (g.hi - g.lo + 1)));
+    case 'words':
+      return Uint32Array.from({ length: n }, () => Math.floor(r() * 2 ** 32));
+    case 'table': {
+      const t = TABLES[g.table];
+      if (n > t.length) throw new Error(`table ${g.table} has ${t.length} values, ${n} requested`);
+      return t.slice(0, n);
+    }
+  }
+}

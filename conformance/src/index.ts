@@ -1,0 +1,8 @@
+/**
+ * @kvant/conformance — cases as data and the runner: every kernel x every runtime x every case.
+ */
+export { CASES, type Case } from './cases/index';
+export { type Comparison, compareOutput } from './compare';
+export { type Gen, generate, randn, rng } from './gen';
+export { type CaseResult, caseInputs, describeFailure, type OutputResult, type RunOptions, runConformance, SENTINEL, selectCases } from './runner';
+export { type Cell, formatTable, markdownTable, summarize } from './table';
