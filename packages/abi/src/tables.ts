@@ -27,22 +27,25 @@ export const FP4_CODE = Float32Array.from(
 
 /**
  * FP4 magnitude decision: sorted magnitudes with their 3-bit codes, and the thresholds between
- * them (midpoints, compared strictly: a tie goes to the lower magnitude).
+ * them, compared strictly (a tie goes to the lower magnitude). The thresholds are the f32
+ * constants bitsandbytes' CUDA tree compares against (0.29166667f, 0.583333f, …), which are not
+ * all the f32 nearest to the exact midpoints (7/24, 7/12, …): ties follow the CUDA kernel.
  */
 export const FP4_MAGNITUDE_CODES = Uint8Array.from([0b000, 0b001, 0b110, 0b111, 0b100, 0b101, 0b010, 0b011]);
-export const FP4_THRESHOLDS = Float32Array.from([
-  0.03125 / 12, 1.03125 / 12, 2.5 / 12, 3.5 / 12, 5 / 12, 7 / 12, 10 / 12,
-]);
+export const FP4_THRESHOLDS = Float32Array.from([0.00260417, 0.0859375, 0.20833333, 0.29166667, 0.4166667, 0.583333, 0.8333333]);
 
 const f = Math.fround;
 
-/** float32 `torch.linspace(start, end, steps)`: the first half from start, the second from end. */
+/**
+ * float32 `torch.linspace(start, end, steps)`: the first half counts up from start, the second
+ * down from end, each `start + step * i` rounded once (torch's kernel fuses the multiply-add).
+ */
 function linspaceF32(start: number, end: number, steps: number): number[] {
   if (steps === 1) return [f(start)];
   const step = f((f(end) - f(start)) / (steps - 1));
   const half = Math.floor(steps / 2);
   const out: number[] = [];
-  for (let i = 0; i < steps; i++) out.push(i < half ? f(f(start) + f(step * i)) : f(f(end) - f(step * (steps - i - 1))));
+  for (let i = 0; i < steps; i++) out.push(i < half ? f(f(start) + step * i) : f(f(end) - step * (steps - i - 1)));
   return out;
 }
 
@@ -58,7 +61,8 @@ export function dynamicMap(signed = true): Float32Array {
   for (let i = 0; i < maxExponentBits; i++) {
     const fractionItems = signed ? 2 ** (i + nonSignBits - maxExponentBits) + 1 : 2 ** (i + nonSignBits - maxExponentBits + 1) + 1;
     const boundaries = linspaceF32(0.1, 1, fractionItems);
-    const scale = 10 ** (-(maxExponentBits - 1) + i);
+    // torch multiplies an f32 tensor by a Python float scalar in f32: the scale is rounded first.
+    const scale = f(10 ** (-(maxExponentBits - 1) + i));
     for (let j = 0; j + 1 < boundaries.length; j++) {
       const mean = f(f(boundaries[j] + boundaries[j + 1]) / 2);
       values.push(f(scale * mean));

@@ -9,3 +9,6 @@ export * from './footprint';
 export * from './pyjson';
 export * from './quantize';
 export * from './stats';
+export * from './model';
+export * from './memory';
+export * from './presets';

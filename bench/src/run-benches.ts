@@ -1,0 +1,105 @@
+/**
+ * Run kernel benchmarks on runtimes with tinybench: validate each kernel's output against the
+ * reference first, then time dispatch + flush on device-resident tensors, and report median
+ * time, GB/s, GFLOP/s and the fraction of the runtime's own measured copy bandwidth.
+ */
+import { bindingElements, getKernel, type Runtime, type Tensor } from '@kvant/abi';
+import { caseInputs, compareOutput } from '@kvant/conformance';
+import { referenceKernels } from '@kvant/reference';
+import { Bench } from 'tinybench';
+import type { KernelBench } from './suites';
+
+export interface BenchResult {
+  readonly runtime: string;
+  readonly name: string;
+  readonly kernel: string;
+  readonly params: Record<string, number>;
+  readonly medianMs: number;
+  readonly samples: number;
+  readonly gbPerS: number;
+  readonly gflopPerS: number;
+  /** gbPerS / this runtime's copy GB/s (mem.copy). */
+  readonly fractionOfCopy: number;
+  /** Output checked against the reference before timing. */
+  readonly validated: boolean;
+}
+
+export interface BenchOptions {
+  /** Minimum time per task in ms. */
+  readonly timeMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** Allocate and fill the inputs of a benchmark on `rt`; outputs are allocated empty. */
+function setup(rt: Runtime, b: KernelBench) {
+  const spec = getKernel(b.kernel);
+  const inputs = caseInputs(spec, { kernel: b.kernel, name: b.name, params: b.params, inputs: b.inputs, seed: 42 });
+  const tensors: Record<string, Tensor> = {};
+  for (const binding of spec.bindings) {
+    const t = rt.alloc(binding.dtype, [bindingElements(spec, binding, b.params)]);
+    if (binding.access !== 'write') rt.write(t, inputs[binding.name]);
+    tensors[binding.name] = t;
+  }
+  return { spec, inputs, tensors };
+}
+
+async function validate(rt: Runtime, b: KernelBench, s: ReturnType<typeof setup>): Promise<void> {
+  rt.dispatch(b.kernel, s.tensors, b.params);
+  await rt.flush();
+  const want: Record<string, Uint8Array> = {};
+  for (const binding of s.spec.bindings) {
+    want[binding.name] = binding.access === 'write' ? new Uint8Array(s.tensors[binding.name].byteLength) : s.inputs[binding.name].slice();
+  }
+  referenceKernels[b.kernel].run(b.params, want);
+  for (const binding of s.spec.bindings) {
+    if (binding.access === 'read') continue;
+    const tol = s.spec.tolerance[binding.name];
+    const count = tol.kind === 'codes' && tol.packing === 'nibble' ? b.params.n : bindingElements(s.spec, binding, b.params);
+    const got = await rt.read(s.tensors[binding.name]);
+    const ambiguous = tol.kind === 'codes' ? referenceKernels[b.kernel].ambiguous?.(b.params, s.inputs, binding.name, tol.midpointEps) : undefined;
+    const cmp = compareOutput(tol, binding.dtype, count, got, want[binding.name], ambiguous, rt.info().details?.approximateDivision === true);
+    if (cmp.mismatches) throw new Error(`${rt.name} ${b.name}: output ${binding.name} differs from the reference in ${cmp.mismatches} elements; not timing a wrong kernel`);
+  }
+}
+
+/** Benchmark every entry on one runtime. The first entry must be the copy benchmark. */
+export async function runBenches(rt: Runtime, benches: readonly KernelBench[], options: BenchOptions = {}): Promise<BenchResult[]> {
+  const results: BenchResult[] = [];
+  let copyGbPerS = 0;
+  for (const b of benches) {
+    const s = setup(rt, b);
+    try {
+      await validate(rt, b, s);
+      const bench = new Bench({ time: options.timeMs ?? 400, warmupTime: 50, iterations: 5 });
+      bench.add(b.name, async () => {
+        rt.dispatch(b.kernel, s.tensors, b.params);
+        await rt.flush();
+      });
+      await bench.run();
+      const task = bench.tasks[0];
+      const r = task.result;
+      if (r.state !== 'completed') throw new Error(`${rt.name} ${b.name}: benchmark ${r.state}`);
+      const medianMs = r.latency.p50;
+      const cost = s.spec.cost(b.params);
+      const gbPerS = cost.bytes / (medianMs * 1e-3) / 1e9;
+      if (b.kernel === 'mem.copy') copyGbPerS = gbPerS;
+      const result: BenchResult = {
+        runtime: rt.name,
+        name: b.name,
+        kernel: b.kernel,
+        params: { ...b.params },
+        medianMs,
+        samples: r.latency.samplesCount,
+        gbPerS,
+        gflopPerS: cost.flops / (medianMs * 1e-3) / 1e9,
+        fractionOfCopy: copyGbPerS ? gbPerS / copyGbPerS : Number.NaN,
+        validated: true,
+      };
+      results.push(result);
+      options.log?.(`${rt.name.padEnd(9)} ${b.name.padEnd(42)} ${medianMs.toFixed(3).padStart(9)} ms ${gbPerS.toFixed(2).padStart(8)} GB/s ${(result.fractionOfCopy * 100).toFixed(0).padStart(5)}% of copy`);
+    } finally {
+      for (const t of Object.values(s.tensors)) rt.free(t);
+    }
+  }
+  return results;
+}

@@ -1,0 +1,7 @@
+import type { Command } from '../command';
+import { conformanceCommand } from './conformance';
+import { memoryCommand } from './memory';
+import { quantizeCommand } from './quantize';
+
+/** Every `kvant` subcommand, in the order `kvant --help` lists them. */
+export const COMMANDS: readonly Command[] = [quantizeCommand, memoryCommand, conformanceCommand];

@@ -1,0 +1,111 @@
+import { ConfigError } from '@kvant/abi';
+import { type ModelQuantizeReport, mergeErrorStats, quantizeModel, type QuantType } from '@kvant/quant';
+import { createRuntime, DEFAULT_RUNTIME } from '@kvant/runtimes';
+import { type Command, formatBytes, intOption, parseCommandArgs, print, table } from '../command';
+
+const USAGE = `usage: kvant quantize <model-dir> --out <dir> [--quant-type nf4|fp4] [--blocksize N] [--double-quant]
+                      [--compute-dtype float32|bfloat16|float16] [--runtime R] [--force] [--json]
+
+Quantizes the linear weights of the decoder blocks (*_proj.weight under model.layers.*) of a local
+Hugging Face model folder (config.json + safetensors, single or sharded; F32/F16/BF16) to
+bitsandbytes 4-bit, and writes a folder that transformers with bitsandbytes loads as a 4-bit model.
+Embeddings, norms and lm_head stay as they are; tokenizer files are copied.
+
+  --out DIR          output folder (refused if it exists, unless --force; written atomically)
+  --quant-type T     nf4 (default) or fp4
+  --blocksize N      elements per absmax block: 32 … 4096, power of two (default 64)
+  --double-quant     quantize the absmax statistics too (8-bit, nested blocks of 256)
+  --compute-dtype D  recorded as bnb_4bit_compute_dtype (default float32)
+  --runtime R        wasm (default), webgpu, cuda, cuda-emu, reference
+  --force            replace an existing --out
+  --json             print the report as JSON`;
+
+/** Rows of the report grouped by module kind (q_proj, up_proj, …) with a total. */
+export function reportRows(report: ModelQuantizeReport): (string | number)[][] {
+  const groups = new Map<string, ModelQuantizeReport['tensors'][number][]>();
+  for (const t of report.tensors) {
+    const key = t.quantized ? (t.name.match(/\.([a-z_]+_proj)\.weight$/)?.[1] ?? t.name) : 'kept as stored';
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  const rows: (string | number)[][] = [['tensors', 'count', 'params', 'bytes before', 'bytes after', 'bits/param', 'mean abs err', 'mean rel err', 'SNR dB']];
+  const row = (label: string, ts: ModelQuantizeReport['tensors'][number][]) => {
+    const params = ts.reduce((a, t) => a + t.shape.reduce((x, d) => x * d, 1), 0);
+    const before = ts.reduce((a, t) => a + t.bytesBefore, 0);
+    const after = ts.reduce((a, t) => a + t.bytesAfter, 0);
+    const errs = ts.flatMap((t) => (t.error ? [t.error] : []));
+    const e = errs.length ? mergeErrorStats(errs) : undefined;
+    rows.push([
+      label,
+      ts.length,
+      params.toLocaleString('en-US'),
+      formatBytes(before),
+      formatBytes(after),
+      params ? ((after * 8) / params).toFixed(3) : '-',
+      e ? e.meanAbsError.toExponential(3) : '-',
+      e ? e.meanRelError.toFixed(4) : '-',
+      e ? e.snrDb.toFixed(2) : '-',
+    ]);
+  };
+  for (const [label, ts] of groups) if (label !== 'kept as stored') row(label, ts);
+  if (groups.has('kept as stored')) row('kept as stored', groups.get('kept as stored')!);
+  row('total', [...report.tensors]);
+  return rows;
+}
+
+export const quantizeCommand: Command = {
+  name: 'quantize',
+  summary: 'quantize a Hugging Face model folder to bitsandbytes NF4/FP4 (transformers loads it as 4-bit)',
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs('quantize', argv, {
+      out: { type: 'string' },
+      'quant-type': { type: 'string' },
+      blocksize: { type: 'string' },
+      'double-quant': { type: 'boolean' },
+      'compute-dtype': { type: 'string' },
+      runtime: { type: 'string' },
+      force: { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (positionals.length !== 1) throw new ConfigError('kvant quantize', 'one <model-dir>', positionals.length ? positionals.join(' ') : 'none');
+    if (!values.out) throw new ConfigError('kvant quantize', '--out <dir>', 'no --out');
+    const quantType = (values['quant-type'] ?? 'nf4') as QuantType;
+    if (quantType !== 'nf4' && quantType !== 'fp4') throw new ConfigError('kvant quantize --quant-type', 'nf4 or fp4', JSON.stringify(quantType));
+    const rt = await createRuntime(values.runtime ?? DEFAULT_RUNTIME);
+    const started = Date.now();
+    try {
+      const report = await quantizeModel(
+        rt,
+        positionals[0],
+        values.out,
+        {
+          quantType,
+          blocksize: intOption('quantize', 'blocksize', values.blocksize, 64),
+          doubleQuant: values['double-quant'] ?? false,
+          computeDtype: (values['compute-dtype'] ?? 'float32') as 'float32',
+        },
+        {
+          force: values.force,
+          onTensor: (i, count, name) => {
+            const elapsed = (Date.now() - started) / 1000;
+            const eta = i > 1 ? ` (eta ${((elapsed / (i - 1)) * (count - i + 1)).toFixed(0)} s)` : '';
+            process.stderr.write(`[${i}/${count}] ${name}${eta}\n`);
+          },
+        },
+      );
+      if (values.json) {
+        print(JSON.stringify(report, null, 2));
+        return 0;
+      }
+      print(`quantized ${positionals[0]} -> ${values.out} on ${rt.name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      print(`format: ${report.config.quantType}, blocksize ${report.config.blocksize}${report.config.doubleQuant ? ', double quantization' : ''}`);
+      print();
+      print(table(reportRows(report)));
+      print();
+      print(`files: ${report.files.join(', ')}`);
+      return 0;
+    } finally {
+      rt.dispose();
+    }
+  },
+};

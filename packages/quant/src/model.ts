@@ -1,0 +1,124 @@
+/**
+ * Quantize a local Hugging Face model folder into a folder that transformers with bitsandbytes
+ * loads as a 4-bit model: the linear weights of the decoder blocks (`model.layers.*.*_proj.weight`)
+ * become bitsandbytes 4-bit tensors; embeddings, norms, biases and lm_head are copied as stored;
+ * `config.json` gains `quantization_config`; the tokenizer files are copied. The folder is built
+ * in a temporary sibling and renamed into place, so nothing is left half-written.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, type Runtime } from '@kvant/abi';
+import {
+  type HfModelFolder,
+  isDecoderLinearWeight,
+  openHfModel,
+  readJsonFile,
+  type SafetensorsDtype,
+  type TensorToWrite,
+  writeDirAtomic,
+  writeSafetensorsSharded,
+} from '@kvant/model';
+import { toBnbTensors } from './bnb';
+import { type FloatDType, type QuantConfig, resolveQuantConfig, toBitsAndBytesConfig } from './config';
+import { footprint } from './footprint';
+import { dequantize, type QuantizedFourBit, quantize } from './quantize';
+import { type ErrorStats, errorStats } from './stats';
+
+/** One tensor of the report. */
+export interface TensorReport {
+  readonly name: string;
+  readonly shape: readonly number[];
+  readonly storedDtype: string;
+  readonly quantized: boolean;
+  /** Bytes as stored in the source folder. */
+  readonly bytesBefore: number;
+  /** Bytes written: packed codes + statistics + tables for quantized tensors. */
+  readonly bytesAfter: number;
+  readonly bitsPerParameter: number;
+  /** Error of the dequantized weight against the original (quantized tensors only). */
+  readonly error?: ErrorStats;
+}
+
+export interface ModelQuantizeReport {
+  readonly source: string;
+  readonly output: string;
+  readonly runtime: string;
+  readonly config: ReturnType<typeof resolveQuantConfig>;
+  readonly tensors: readonly TensorReport[];
+  readonly files: readonly string[];
+}
+
+export interface ModelQuantizeOptions {
+  /** Replace an existing output folder. */
+  readonly force?: boolean;
+  /** Called after each tensor: index (1-based), count, name. */
+  readonly onTensor?: (index: number, count: number, name: string) => void;
+  /** Compute error statistics by dequantizing each tensor (default true). */
+  readonly measureError?: boolean;
+  /** Largest shard of the output in bytes (default 5 GB, as transformers' save_pretrained). */
+  readonly maxShardBytes?: number;
+}
+
+const FLOAT_STORED: Record<string, FloatDType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1 };
+
+/** Which tensors of a folder `kvant quantize` replaces with 4-bit ones. */
+export function tensorsToQuantize(model: HfModelFolder): string[] {
+  return model
+    .tensors()
+    .filter((t) => isDecoderLinearWeight(t.name) && t.shape.length === 2 && t.dtype in FLOAT_STORED)
+    .map((t) => t.name);
+}
+
+/** Quantize model folder `source` into `output` on runtime `rt`. */
+export async function quantizeModel(
+  rt: Runtime,
+  source: string,
+  output: string,
+  config: QuantConfig = {},
+  options: ModelQuantizeOptions = {},
+): Promise<ModelQuantizeReport> {
+  const c = resolveQuantConfig(config);
+  if (c.quantType === 'linear') throw new ConfigError('kvant quantize --quant-type', 'nf4 or fp4 (the bitsandbytes 4-bit formats)', 'linear');
+  const model = await openHfModel(source);
+  try {
+    const infos = model.tensors();
+    const targets = new Set(tensorsToQuantize(model));
+    const reports: TensorReport[] = [];
+    const out: [string, TensorToWrite][] = [];
+    let i = 0;
+    for (const info of infos) {
+      const bytesBefore = info.byteLength;
+      if (!targets.has(info.name)) {
+        // Copied as stored; read lazily when the writer reaches it.
+        out.push([info.name, { dtype: info.dtype as SafetensorsDtype, shape: info.shape, data: () => model.read(info.name).then((t) => t.data) }]);
+        reports.push({ name: info.name, shape: info.shape, storedDtype: info.dtype, quantized: false, bytesBefore, bytesAfter: bytesBefore, bitsPerParameter: (DTYPE_BYTES[info.dtype] ?? 0) * 8 });
+        continue;
+      }
+      i++;
+      options.onTensor?.(i, targets.size, info.name);
+      const w = await model.readFloat32(info.name);
+      const q = (await quantize(rt, w.data, w.shape, c, { dtype: FLOAT_STORED[info.dtype] })) as QuantizedFourBit;
+      const error = options.measureError === false ? undefined : errorStats(w.data, await dequantize(rt, q));
+      const prefix = info.name.slice(0, -'.weight'.length);
+      for (const [k, t] of Object.entries(toBnbTensors(prefix, q))) out.push([k, { dtype: t.dtype, shape: t.shape, data: t.data }]);
+      const fp = footprint(q);
+      reports.push({ name: info.name, shape: info.shape, storedDtype: info.dtype, quantized: true, bytesBefore, bytesAfter: fp.totalBytes, bitsPerParameter: fp.bitsPerParameter, error });
+    }
+    const configJson = (await readJsonFile(join(source, 'config.json'))) as Record<string, unknown>;
+    configJson.quantization_config = { ...toBitsAndBytesConfig(c) };
+    const files = await writeDirAtomic(
+      output,
+      async (dir) => {
+        const written = await writeSafetensorsSharded(dir, out, { maxShardBytes: options.maxShardBytes ?? 5e9, metadata: { format: 'pt' } });
+        await writeFile(join(dir, 'config.json'), `${JSON.stringify(configJson, null, 2)}\n`);
+        const tok = await model.copyTokenizerFiles(dir);
+        return [...written.files, ...(written.indexFile ? [written.indexFile] : []), 'config.json', ...tok];
+      },
+      { force: options.force },
+    );
+    return { source, output, runtime: rt.name, config: c, tensors: reports, files };
+  } finally {
+    await model.close();
+  }
+}
