@@ -2,7 +2,10 @@
  * Seeded input generators. A case names a generator and its options (data), never an array, so
  * every runtime and every run sees the same inputs.
  */
-import { DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, FP4_CODE, NF4_CODE, NF4_THRESHOLDS, type AnyTypedArray } from '@kvant/abi';
+import { type AnyTypedArray, DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, FP4_CODE, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS } from '@kvant/abi';
+
+/** The exact midpoints between sorted FP4 magnitudes (x 12: 0.03125, 1.03125, 2.5, 3.5, 5, 7, 10). */
+const FP4_EXACT_MIDPOINTS = [0.03125, 1.03125, 2.5, 3.5, 5, 7, 10].map((v) => Math.fround(v / 12));
 
 /** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
 export function rng(seed: number): () => number {
@@ -42,6 +45,11 @@ export type Gen =
   | { readonly gen: 'nonfinite' }
   /** Values exactly on the NF4 decision thresholds (with a 1.0 per block so absmax is 1). */
   | { readonly gen: 'nf4_thresholds'; readonly blocksize: number }
+  /**
+   * Values exactly on the FP4 decision thresholds of bitsandbytes' CUDA tree and on the f32 nearest
+   * the exact midpoints (which differ for some), both signs, with a 1.0 per block.
+   */
+  | { readonly gen: 'fp4_thresholds'; readonly blocksize: number }
   /** Uniform random bytes (codes), as u8. */
   | { readonly gen: 'bytes' }
   /** Random integers in [lo, hi] as i32. */
@@ -83,6 +91,12 @@ export function generate(g: Gen, n: number, seed: number): AnyTypedArray {
     case 'nf4_thresholds': {
       const x = new Float32Array(n);
       for (let i = 0; i < n; i++) x[i] = i % g.blocksize === 0 ? 1 : NF4_THRESHOLDS[Math.floor(r() * NF4_THRESHOLDS.length)];
+      return x;
+    }
+    case 'fp4_thresholds': {
+      const x = new Float32Array(n);
+      const pool = [...FP4_THRESHOLDS, ...FP4_EXACT_MIDPOINTS];
+      for (let i = 0; i < n; i++) x[i] = i % g.blocksize === 0 ? 1 : pool[Math.floor(r() * pool.length)] * (r() < 0.5 ? -1 : 1);
       return x;
     }
     case 'bytes':

@@ -28,7 +28,8 @@ function fourBitQuantize(kernel: string): Case[] {
   out.push({ kernel, name: 'zero blocks n=1031 bs=64', params: { n: 1031, blocksize: 64 }, inputs: { x: { gen: 'zero_blocks', blocksize: 64, every: 3 } }, seed: next() });
   out.push({ kernel, name: 'extremes n=997 bs=32', params: { n: 997, blocksize: 32 }, inputs: { x: { gen: 'extremes' } }, seed: next() });
   out.push({ kernel, name: 'nan/inf n=509 bs=64', params: { n: 509, blocksize: 64 }, inputs: { x: { gen: 'nonfinite' } }, seed: next() });
-  out.push({ kernel, name: 'on thresholds n=640 bs=64', params: { n: 640, blocksize: 64 }, inputs: { x: { gen: 'nf4_thresholds', blocksize: 64 } }, seed: next() });
+  out.push({ kernel, name: 'on NF4 thresholds n=640 bs=64', params: { n: 640, blocksize: 64 }, inputs: { x: { gen: 'nf4_thresholds', blocksize: 64 } }, seed: next() });
+  out.push({ kernel, name: 'on FP4 thresholds n=641 bs=64', params: { n: 641, blocksize: 64 }, inputs: { x: { gen: 'fp4_thresholds', blocksize: 64 } }, seed: next() });
   return out;
 }
 

@@ -52,6 +52,26 @@ export function reportRows(report: ModelQuantizeReport): (string | number)[][] {
   return rows;
 }
 
+/**
+ * Progress on stderr: one line rewritten in place on a terminal; otherwise a line at most every
+ * two seconds (so logs of large models show progress without a line per tensor).
+ */
+function progressPrinter(started: number): (i: number, count: number, name: string) => void {
+  let last = 0;
+  return (i, count, name) => {
+    const now = Date.now();
+    const elapsed = (now - started) / 1000;
+    const eta = i > 1 ? `, eta ${((elapsed / (i - 1)) * (count - i + 1)).toFixed(0)} s` : '';
+    const line = `[${i}/${count}] ${name} (${elapsed.toFixed(1)} s${eta})`;
+    if (process.stderr.isTTY) {
+      process.stderr.write(`\r\x1b[K${line}${i === count ? '\n' : ''}`);
+    } else if (now - last >= 2000 || i === count) {
+      last = now;
+      process.stderr.write(`${line}\n`);
+    }
+  };
+}
+
 export const quantizeCommand: Command = {
   name: 'quantize',
   summary: 'quantize a Hugging Face model folder to bitsandbytes NF4/FP4 (transformers loads it as 4-bit)',
@@ -86,11 +106,7 @@ export const quantizeCommand: Command = {
         },
         {
           force: values.force,
-          onTensor: (i, count, name) => {
-            const elapsed = (Date.now() - started) / 1000;
-            const eta = i > 1 ? ` (eta ${((elapsed / (i - 1)) * (count - i + 1)).toFixed(0)} s)` : '';
-            process.stderr.write(`[${i}/${count}] ${name}${eta}\n`);
-          },
+          onTensor: progressPrinter(started),
         },
       );
       if (values.json) {
