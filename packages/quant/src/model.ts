@@ -6,9 +6,10 @@
  * in a temporary sibling and renamed into place, so nothing is left half-written.
  */
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, type Runtime } from '@kvant/abi';
 import {
+  checkOutputPath,
   type HfModelFolder,
   isDecoderLinearWeight,
   openHfModel,
@@ -80,6 +81,7 @@ export async function quantizeModel(
 ): Promise<ModelQuantizeReport> {
   const c = resolveQuantConfig(config);
   if (c.quantType === 'linear') throw new ConfigError('kvant quantize --quant-type', 'nf4 or fp4 (the bitsandbytes 4-bit formats)', 'linear');
+  await checkOutputPath(resolve(output), { force: options.force }); // fail before the work, not after
   const model = await openHfModel(source);
   try {
     const infos = model.tensors();

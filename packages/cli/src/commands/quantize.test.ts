@@ -1,0 +1,104 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateExampleModel } from '@kvant/model';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main } from '../main';
+
+const root = join(import.meta.dirname, '../../../..');
+let dir: string;
+let model: string;
+
+/** Run `kvant` in-process, capturing stdout and stderr. */
+async function kvant(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const w1 = process.stdout.write.bind(process.stdout);
+  const w2 = process.stderr.write.bind(process.stderr);
+  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
+  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
+  try {
+    return { code: await main(argv), out, err };
+  } finally {
+    process.stdout.write = w1;
+    process.stderr.write = w2;
+  }
+}
+
+function pythonHas(modules: string): boolean {
+  return spawnSync('python3', ['-c', `import ${modules}`]).status === 0;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kvant-quantize-'));
+  model = join(dir, 'model');
+  await generateExampleModel(model, { size: { hidden_size: 128, intermediate_size: 344, num_hidden_layers: 2, vocab_size: 512 } });
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('kvant quantize', () => {
+  it('writes a bitsandbytes 4-bit folder with quantization_config and the tokenizer files', async () => {
+    const out = join(dir, 'nf4');
+    const r = await kvant('quantize', model, '--out', out, '--double-quant');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/total/);
+    expect(r.out).toMatch(/q_proj/);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    expect(config.quantization_config).toMatchObject({ quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: 'nf4', bnb_4bit_use_double_quant: true });
+    expect(readdirSync(out)).toEqual(expect.arrayContaining(['tokenizer.json', 'tokenizer_config.json', 'model.safetensors']));
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
+  it('refuses an existing --out unless --force, and leaves it untouched', async () => {
+    const out = join(dir, 'existing');
+    const first = await kvant('quantize', model, '--out', out);
+    expect(first.code).toBe(0);
+    writeFileSync(join(out, 'marker'), 'x');
+    const again = await kvant('quantize', model, '--out', out);
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/OutputExistsError.*existing/);
+    expect(again.err).not.toMatch(/\[1\//); // refused before any work
+    expect(existsSync(join(out, 'marker'))).toBe(true);
+    const forced = await kvant('quantize', model, '--out', out, '--force', '--quant-type', 'fp4');
+    expect(forced.code).toBe(0);
+    expect(existsSync(join(out, 'marker'))).toBe(false);
+  });
+
+  it('gives typed errors for bad options and missing folders', async () => {
+    expect((await kvant('quantize', model, '--out', join(dir, 'b1'), '--blocksize', '48')).err).toMatch(/blocksize.*power of two.*48/);
+    expect((await kvant('quantize', model, '--out', join(dir, 'b2'), '--quant-type', 'int3')).err).toMatch(/nf4 or fp4.*int3/);
+    expect((await kvant('quantize', join(dir, 'nope'), '--out', join(dir, 'b3'))).err).toMatch(/nope/);
+    expect((await kvant('quantize', model)).err).toMatch(/--out/);
+    expect((await kvant('quantize', model, '--out', join(dir, 'b4'), '--runtime', 'tpu')).err).toMatch(/runtime.*tpu/);
+    expect(existsSync(join(dir, 'b1'))).toBe(false);
+  });
+
+  it('gives the same bytes on every runtime that runs here', async () => {
+    const a = join(dir, 'rt-wasm');
+    const b = join(dir, 'rt-reference');
+    expect((await kvant('quantize', model, '--out', a, '--double-quant', '--runtime', 'wasm')).code).toBe(0);
+    expect((await kvant('quantize', model, '--out', b, '--double-quant', '--runtime', 'reference')).code).toBe(0);
+    expect(readFileSync(join(a, 'model.safetensors')).equals(readFileSync(join(b, 'model.safetensors')))).toBe(true);
+  });
+
+  it('is byte-identical to an independent torch implementation of the bitsandbytes algorithm (Python interop)', async () => {
+    if (!pythonHas('torch, safetensors')) {
+      if (process.env.CI) throw new Error('python3 with torch and safetensors is required in CI (scripts/setup-system.sh installs them)');
+      return;
+    }
+    for (const [name, args] of [
+      ['nf4-dq', ['--double-quant']],
+      ['fp4-128', ['--quant-type', 'fp4', '--blocksize', '128']],
+      ['nf4-32', ['--blocksize', '32']],
+    ] as const) {
+      const out = join(dir, `py-${name}`);
+      expect((await kvant('quantize', model, '--out', out, ...args)).code).toBe(0);
+      const py = spawnSync('python3', [join(root, 'scripts/interop/check_bnb_folder.py'), model, out], { encoding: 'utf8' });
+      expect(py.status, py.stderr).toBe(0);
+      const result = JSON.parse(py.stdout);
+      expect(result.mismatches).toEqual([]);
+      expect(result.tensors).toBe(14);
+    }
+  });
+});
