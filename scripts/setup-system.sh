@@ -50,6 +50,13 @@ else
   log "installed mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers)"
 fi
 
+# --- Tools the build and the kit use (xz for the kit archive) ------------------------------------
+if ! command -v xz >/dev/null 2>&1; then
+  apt_update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq xz-utils >/dev/null
+  log "installed xz-utils"
+fi
+
 # --- Chromium for the browser test ---------------------------------------------------------------
 if [ -x /usr/bin/chromium ]; then
   log "chromium already installed"

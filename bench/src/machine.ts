@@ -1,7 +1,17 @@
-import { cpus, totalmem, type, release, arch } from 'node:os';
+import { arch, cpus, release, totalmem, type } from 'node:os';
 
-/** A description of the machine a benchmark ran on, stored with every result file. */
-export function describeMachine(): Record<string, unknown> {
+/** The machine a benchmark ran on, stored with every result file. */
+export interface MachineDescription {
+  readonly os: string;
+  readonly cpu: string;
+  readonly cores: number;
+  readonly memoryGiB: number;
+  readonly node: string;
+  readonly date: string;
+}
+
+/** Describe this machine (CPU, cores, memory, OS, Node, date). */
+export function describeMachine(): MachineDescription {
   const c = cpus();
   return {
     os: `${type()} ${release()} ${arch()}`,
