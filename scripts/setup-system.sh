@@ -2,7 +2,7 @@
 # Installs what a fresh Debian machine lacks for kvant's full test suite:
 #   - Mesa lavapipe (Vulkan on the CPU) new enough for Dawn (WebGPU in Node);
 #   - Chromium for the browser conformance test;
-#   - Python packages for the interop tests (safetensors, torch, transformers, peft, gguf).
+#   - Python packages for the interop tests (safetensors, torch, numpy, transformers).
 # Idempotent: each step is skipped when what it installs is already there.
 set -euo pipefail
 
@@ -68,9 +68,9 @@ fi
 
 # --- Python packages for the interop tests -------------------------------------------------------
 PY=${PYTHON:-python3}
-if "$PY" -c 'import safetensors, torch, numpy' >/dev/null 2>&1; then
+if "$PY" -c 'import safetensors, torch, numpy, transformers' >/dev/null 2>&1; then
   log "python interop packages already installed"
 else
-  "$PY" -m pip install -q --retries 0 --timeout 10 safetensors torch numpy
+  "$PY" -m pip install -q --retries 0 --timeout 10 safetensors torch numpy transformers
   log "installed python interop packages"
 fi

@@ -139,7 +139,26 @@ def main():
         elif not torch.equal(quant[weight + ".absmax"], absmax):
             mismatches.append(f"{weight}: absmax differs")
         checked += 1
-    print(json.dumps({"tensors": checked, "mismatches": mismatches}))
+    print(json.dumps({"tensors": checked, "mismatches": mismatches, "transformers": check_transformers(out)}))
+
+
+def check_transformers(out):
+    """What transformers makes of the folder without bitsandbytes: its config, the 4-bit
+    quantization config (parsed by BitsAndBytesConfig) and the tokenizer with its chat template."""
+    from transformers import AutoConfig, AutoTokenizer, BitsAndBytesConfig
+
+    config = AutoConfig.from_pretrained(out)
+    q = BitsAndBytesConfig.from_dict(config.quantization_config)
+    tok = AutoTokenizer.from_pretrained(out)
+    chat = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+    return {
+        "config": type(config).__name__,
+        "load_in_4bit": q.load_in_4bit,
+        "quant_type": q.bnb_4bit_quant_type,
+        "double_quant": q.bnb_4bit_use_double_quant,
+        "tokens": len(tok("hello world")["input_ids"]),
+        "chat_template": "hi" in chat,
+    }
 
 
 if __name__ == "__main__":

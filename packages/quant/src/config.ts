@@ -3,6 +3,7 @@
  * transformers writes into `config.json` as `quantization_config`, with the same defaults.
  */
 import { ConfigError } from '@kvant/abi';
+import { PyFloat } from './pyjson';
 
 export type QuantType = 'nf4' | 'fp4' | 'linear';
 export type FloatDType = 'float32' | 'float16' | 'bfloat16';
@@ -70,7 +71,8 @@ export interface BitsAndBytesConfig {
   bnb_4bit_use_double_quant: boolean;
   bnb_4bit_compute_dtype: FloatDType;
   bnb_4bit_quant_storage: 'uint8';
-  llm_int8_threshold: number;
+  /** Written as a float (6.0): transformers rejects an integer here. */
+  llm_int8_threshold: PyFloat;
   llm_int8_skip_modules: string[] | null;
   llm_int8_enable_fp32_cpu_offload: boolean;
   llm_int8_has_fp16_weight: boolean;
@@ -87,7 +89,7 @@ export function toBitsAndBytesConfig(c: ResolvedQuantConfig): BitsAndBytesConfig
     bnb_4bit_use_double_quant: c.doubleQuant,
     bnb_4bit_compute_dtype: c.computeDtype,
     bnb_4bit_quant_storage: 'uint8',
-    llm_int8_threshold: 6.0,
+    llm_int8_threshold: new PyFloat(6.0),
     llm_int8_skip_modules: null,
     llm_int8_enable_fp32_cpu_offload: false,
     llm_int8_has_fp16_weight: false,

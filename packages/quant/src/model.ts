@@ -5,7 +5,7 @@
  * `config.json` gains `quantization_config`; the tokenizer files are copied. The folder is built
  * in a temporary sibling and renamed into place, so nothing is left half-written.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, type Runtime } from '@kvant/abi';
 import {
@@ -15,12 +15,14 @@ import {
   openHfModel,
   readJsonFile,
   type SafetensorsDtype,
+  type TensorStore,
   type TensorToWrite,
   writeDirAtomic,
   writeSafetensorsSharded,
 } from '@kvant/model';
-import { toBnbTensors } from './bnb';
-import { type FloatDType, type QuantConfig, resolveQuantConfig, toBitsAndBytesConfig } from './config';
+import { fromBnbTensors, type StoredTensor, toBnbTensors } from './bnb';
+import { type BitsAndBytesConfig, type FloatDType, type QuantConfig, resolveQuantConfig, toBitsAndBytesConfig } from './config';
+import { type PyValue, pythonJsonDumps } from './pyjson';
 import { footprint } from './footprint';
 import { dequantize, type QuantizedFourBit, quantize } from './quantize';
 import { type ErrorStats, errorStats } from './stats';
@@ -63,6 +65,24 @@ export interface ModelQuantizeOptions {
 const FLOAT_STORED: Record<string, FloatDType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 const DTYPE_BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, U64: 8, I32: 4, U32: 4, I16: 2, U16: 2, I8: 1, U8: 1, BOOL: 1 };
 
+/**
+ * config.json with `quantization_config` added. The original text is kept as it is (so floats
+ * such as `10000.0` stay floats for transformers) and the new key is inserted before the closing
+ * brace, written as Python's json.dumps writes it.
+ */
+export async function withQuantizationConfig(configPath: string, q: BitsAndBytesConfig): Promise<string> {
+  const json = (await readJsonFile(configPath)) as Record<string, unknown>;
+  if ('quantization_config' in json) {
+    throw new ConfigError(configPath, 'a model that is not quantized yet', `quantization_config ${JSON.stringify(json.quantization_config)}`);
+  }
+  const text = (await readFile(configPath, 'utf8')).trimEnd();
+  const close = text.lastIndexOf('}');
+  const body = text.slice(0, close).trimEnd();
+  const sep = body.endsWith('{') ? '' : ',';
+  const value = pythonJsonDumps(q as unknown as PyValue, 2, 1);
+  return `${body}${sep}\n  "quantization_config": ${value}\n}\n`;
+}
+
 /** Which tensors of a folder `kvant quantize` replaces with 4-bit ones. */
 export function tensorsToQuantize(model: HfModelFolder): string[] {
   return model
@@ -84,6 +104,9 @@ export async function quantizeModel(
   await checkOutputPath(resolve(output), { force: options.force }); // fail before the work, not after
   const model = await openHfModel(source);
   try {
+    if (model.config.quantization_config) {
+      throw new ConfigError(join(source, 'config.json'), 'a model that is not quantized yet', `quantization_config ${JSON.stringify(model.config.quantization_config)}`);
+    }
     const infos = model.tensors();
     const targets = new Set(tensorsToQuantize(model));
     const reports: TensorReport[] = [];
@@ -107,13 +130,12 @@ export async function quantizeModel(
       const fp = footprint(q);
       reports.push({ name: info.name, shape: info.shape, storedDtype: info.dtype, quantized: true, bytesBefore, bytesAfter: fp.totalBytes, bitsPerParameter: fp.bitsPerParameter, error });
     }
-    const configJson = (await readJsonFile(join(source, 'config.json'))) as Record<string, unknown>;
-    configJson.quantization_config = { ...toBitsAndBytesConfig(c) };
+    const configText = await withQuantizationConfig(join(source, 'config.json'), toBitsAndBytesConfig(c));
     const files = await writeDirAtomic(
       output,
       async (dir) => {
         const written = await writeSafetensorsSharded(dir, out, { maxShardBytes: options.maxShardBytes ?? 5e9, metadata: { format: 'pt' } });
-        await writeFile(join(dir, 'config.json'), `${JSON.stringify(configJson, null, 2)}\n`);
+        await writeFile(join(dir, 'config.json'), configText);
         const tok = await model.copyTokenizerFiles(dir);
         return [...written.files, ...(written.indexFile ? [written.indexFile] : []), 'config.json', ...tok];
       },
@@ -123,4 +145,19 @@ export async function quantizeModel(
   } finally {
     await model.close();
   }
+}
+
+/**
+ * Read a bitsandbytes 4-bit weight (`<prefix>.weight` and its statistics) from a model folder or
+ * safetensors store written by kvant or by transformers.
+ */
+export async function readQuantizedWeight(store: Pick<TensorStore, 'names' | 'read'>, prefix: string): Promise<QuantizedFourBit> {
+  const w = `${prefix}.weight`;
+  const tensors = new Map<string, StoredTensor>();
+  for (const name of store.names()) {
+    if (name !== w && !name.startsWith(`${w}.`)) continue;
+    const t = await store.read(name);
+    tensors.set(name, { dtype: t.dtype as StoredTensor['dtype'], shape: t.shape, data: new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength) });
+  }
+  return fromBnbTensors(prefix, (k) => tensors.get(k));
 }

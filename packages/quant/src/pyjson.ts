@@ -29,15 +29,22 @@ export class PyFloat {
   constructor(readonly value: number) {}
 }
 
-/** `json.dumps(value)` with Python's defaults. Plain integers stay integers; PyFloat and non-integers print as floats. */
-export function pythonJsonDumps(v: PyValue): string {
+/**
+ * `json.dumps(value)` with Python's defaults, or `json.dumps(value, indent=n)` when `indent` is
+ * given. Plain integers stay integers; PyFloat and non-integers print as floats.
+ */
+export function pythonJsonDumps(v: PyValue, indent?: number, depth = 0): string {
   if (v === null) return 'null';
   if (v instanceof PyFloat) return pythonFloatRepr(v.value);
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : pythonFloatRepr(v);
   if (typeof v === 'string') return JSON.stringify(v).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  if (Array.isArray(v)) return `[${v.map(pythonJsonDumps).join(', ')}]`;
-  return `{${Object.entries(v)
-    .map(([k, x]) => `${JSON.stringify(k)}: ${pythonJsonDumps(x)}`)
-    .join(', ')}}`;
+  const items = Array.isArray(v)
+    ? v.map((x) => pythonJsonDumps(x, indent, depth + 1))
+    : Object.entries(v).map(([k, x]) => `${pythonJsonDumps(k)}: ${pythonJsonDumps(x, indent, depth + 1)}`);
+  const [open, close] = Array.isArray(v) ? ['[', ']'] : ['{', '}'];
+  if (indent === undefined) return `${open}${items.join(', ')}${close}`;
+  if (!items.length) return `${open}${close}`;
+  const pad = ' '.repeat(indent * (depth + 1));
+  return `${open}\n${items.map((x) => pad + x).join(',\n')}\n${' '.repeat(indent * depth)}${close}`;
 }

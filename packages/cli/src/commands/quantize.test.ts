@@ -83,8 +83,8 @@ describe('kvant quantize', () => {
   });
 
   it('is byte-identical to an independent torch implementation of the bitsandbytes algorithm (Python interop)', async () => {
-    if (!pythonHas('torch, safetensors')) {
-      if (process.env.CI) throw new Error('python3 with torch and safetensors is required in CI (scripts/setup-system.sh installs them)');
+    if (!pythonHas('torch, safetensors, transformers')) {
+      if (process.env.CI) throw new Error('python3 with torch, safetensors and transformers is required in CI (scripts/setup-system.sh installs them)');
       return;
     }
     for (const [name, args] of [
@@ -99,6 +99,8 @@ describe('kvant quantize', () => {
       const result = JSON.parse(py.stdout);
       expect(result.mismatches).toEqual([]);
       expect(result.tensors).toBe(14);
+      // transformers reads the config, parses quantization_config as a 4-bit BitsAndBytesConfig, and the tokenizer.
+      expect(result.transformers).toMatchObject({ config: 'LlamaConfig', load_in_4bit: true, quant_type: name.startsWith('nf4') ? 'nf4' : 'fp4', double_quant: name === 'nf4-dq', chat_template: true });
     }
   });
 });
