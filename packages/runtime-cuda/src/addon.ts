@@ -1,0 +1,81 @@
+/**
+ * Loading the native addons lazily: `kvant_cuda.node` (nvcc build) and `kvant_cuda_emu.node`
+ * (the same kernels compiled for the CPU with the emulation header). A machine without CUDA never
+ * loads the first one unless asked, and a missing or unloadable addon becomes a reason string,
+ * never a crash.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What deviceInfo() reports. */
+export interface DeviceInfo {
+  readonly available: boolean;
+  /** Why the device cannot be used (no driver, no device, too old). */
+  readonly reason?: string;
+  readonly name?: string;
+  readonly computeCapability?: string;
+  readonly multiProcessors?: number;
+  readonly memoryBytes?: number;
+  readonly driverVersion?: number;
+  readonly runtimeVersion?: number;
+}
+
+/** One runtime's native state: a stream and its allocations, by handle. */
+export interface AddonContext {
+  alloc(bytes: number): number;
+  free(handle: number): void;
+  write(handle: number, byteOffset: number, data: Uint8Array): void;
+  read(handle: number): Uint8Array;
+  dispatch(kernelId: string, params: Uint8Array, handles: number[]): void;
+  synchronize(): void;
+  /** Number of live allocations. */
+  live(): number;
+  dispose(): void;
+  selfTest(name: string): { f32: Float32Array; i32: Int32Array } | undefined;
+}
+
+export interface Addon {
+  readonly build: 'cuda' | 'cuda-emu';
+  deviceInfo(): DeviceInfo;
+  kernels(): string[];
+  readonly Context: new () => AddonContext;
+}
+
+/** The error shape the addon throws. */
+export interface AddonError extends Error {
+  kind?: 'out-of-memory' | 'launch' | 'illegal-address' | 'unsupported' | 'internal';
+  kernel?: string;
+}
+
+/** Folder holding the built addons: KVANT_CUDA_ADDON_DIR, else this package's build/. */
+export function addonDir(): string {
+  return process.env.KVANT_CUDA_ADDON_DIR ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'build');
+}
+
+export function addonFile(emulated: boolean): string {
+  return join(addonDir(), emulated ? 'kvant_cuda_emu.node' : 'kvant_cuda.node');
+}
+
+const cache = new Map<boolean, Addon | string>();
+
+/** The addon, or the reason it cannot be loaded. Loaded once per process. */
+export function loadAddon(emulated: boolean): Addon | string {
+  const hit = cache.get(emulated);
+  if (hit !== undefined) return hit;
+  const file = addonFile(emulated);
+  let result: Addon | string;
+  if (!existsSync(file)) {
+    const hint = emulated ? '' : ' (it needs nvcc at build time)';
+    result = `the addon is not built: ${file} is missing; run \`pnpm --filter @kvant/runtime-cuda build\`${hint}`;
+  } else {
+    try {
+      result = createRequire(import.meta.url)(file) as Addon;
+    } catch (e) {
+      result = `the addon ${file} failed to load: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+  cache.set(emulated, result);
+  return result;
+}
