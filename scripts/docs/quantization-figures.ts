@@ -196,7 +196,7 @@ function histogramFigure(): string {
     stems: Array.from(NF4_CODE, (v, k) => ({ x: v, share: levelShare[k] / w.length, color: '#e8710a' })),
     stemLabel: 'after: share of elements on each NF4 level',
   });
-  return svgDocument(1200, 420, [left.render(0, 0, 600, 420), right.render(600, 0, 600, 420)]);
+  return svgDocument(1200, 420, [left.render(0, 0, 600, 420), right.render(600, 0, 600, 420)], 'NF4: weight histogram before and after quantization, with the 16 levels');
 }
 
 function errorFigure(rows: ErrorRow[]): string {
@@ -218,7 +218,7 @@ function errorFigure(rows: ErrorRow[]): string {
   const xTicks = BLOCKSIZES.map((b) => ({ at: Math.log2(b), label: String(b) }));
   const abs = lineChart({ title: 'Mean absolute error on randn(1024×1024)', xLabel: 'blocksize', yLabel: 'mean |A − A′|', xTicks, series: series('abs') });
   const rel = lineChart({ title: 'Mean relative error', xLabel: 'blocksize', yLabel: 'mean |A − A′| / (|A| + 1e-8)', xTicks, series: series('rel') });
-  return svgDocument(1200, 420, [abs.render(0, 0, 600, 420), rel.render(600, 0, 600, 420)]);
+  return svgDocument(1200, 420, [abs.render(0, 0, 600, 420), rel.render(600, 0, 600, 420)], 'NF4 and FP4 error by blocksize next to the bitsandbytes means');
 }
 
 function memoryFigure(): { svg: string; nf4Footprint: number } {

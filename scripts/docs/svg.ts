@@ -23,10 +23,11 @@ function text(x: number, y: number, s: string, opts: { size?: number; anchor?: '
   return `<text x="${n2(x)}" y="${n2(y)}" font-size="${size}" text-anchor="${anchor}"${weight}${rot} ${FONT}>${escapeXml(s)}</text>`;
 }
 
-/** A whole SVG file made of rendered parts, on a white background. */
-export function svgDocument(width: number, height: number, parts: string[]): string {
+/** A whole SVG file made of rendered parts, on a white background, with a title for screen readers. */
+export function svgDocument(width: number, height: number, parts: string[], title: string): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
+    `<title>${escapeXml(title)}</title>`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
     ...parts,
     '</svg>',
@@ -247,5 +248,5 @@ export function stackedBars(opts: {
     out.push(text(sx(acc) + 6, y + rowH / 2 + 4, `${acc.toFixed(2)} ${opts.unit}`, { size: 11 }));
   });
   out.push(...legend(x0, yEnd + 44, opts.parts.map((p) => ({ label: p.label, color: p.color, kind: 'box' as const }))));
-  return svgDocument(width, height, out);
+  return svgDocument(width, height, out, opts.title);
 }

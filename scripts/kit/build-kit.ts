@@ -57,6 +57,7 @@ export async function buildKit(archive = join(root, 'kit', 'kvant-kit-linux-x64.
       '#!/bin/sh',
       '# kvant portable conformance kit: conformance on cuda, webgpu and wasm, then the benchmarks.',
       '# usage: ./run.sh [--out DIR] [--runtime R]... [--require R]... [--no-bench]',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
       'here=$(cd "${0%/*}" && pwd)',
       'exec "$here/bin/node" "$here/kvant-kit.mjs" "$@"',
       '',
