@@ -5,4 +5,4 @@ export { CASES, type Case } from './cases/index';
 export { type Comparison, compareOutput } from './compare';
 export { type Gen, generate, randn, rng } from './gen';
 export { type CaseResult, caseInputs, describeFailure, type OutputResult, type RunOptions, runConformance, SENTINEL, selectCases } from './runner';
-export { type Cell, formatTable, markdownTable, summarize } from './table';
+export { type Cell, formatTable, markdownTable, summarize, type Unavailable } from './table';

@@ -4,14 +4,19 @@
 import { KERNELS } from '@kvant/abi';
 import type { CaseResult } from './runner';
 
-export type Cell = { status: 'pass' | 'fail' | 'unsupported' | 'not run'; cases: number; failed: number; ambiguousDiffs: number; reason?: string };
+
+export type Cell = { status: 'pass' | 'fail' | 'unsupported' | 'unavailable' | 'not run'; cases: number; failed: number; ambiguousDiffs: number; reason?: string };
+
+/** Runtimes that could not start here, with the reason, shown as their own column. */
+export type Unavailable = Readonly<Record<string, string>>;
 
 /** Summarise results into cells by kernel and runtime (comparisons against the reference only). */
-export function summarize(results: readonly CaseResult[], runtimes: readonly string[]): Map<string, Map<string, Cell>> {
+export function summarize(results: readonly CaseResult[], runtimes: readonly string[], unavailable: Unavailable = {}): Map<string, Map<string, Cell>> {
   const table = new Map<string, Map<string, Cell>>();
   for (const k of KERNELS) {
     const row = new Map<string, Cell>();
     for (const rt of runtimes) row.set(rt, { status: 'not run', cases: 0, failed: 0, ambiguousDiffs: 0 });
+    for (const [rt, reason] of Object.entries(unavailable)) row.set(rt, { status: 'unavailable', cases: 0, failed: 0, ambiguousDiffs: 0, reason });
     table.set(k.id, row);
   }
   for (const r of results) {
@@ -36,21 +41,24 @@ function cellText(c: Cell): string {
   if (c.status === 'pass') return `pass (${c.cases})${c.ambiguousDiffs ? ` ~${c.ambiguousDiffs}` : ''}`;
   if (c.status === 'fail') return `FAIL (${c.failed} of ${c.cases})`;
   if (c.status === 'unsupported') return `unsupported${c.reason ? `: ${c.reason}` : ''}`;
+  if (c.status === 'unavailable') return 'unavailable';
   return '—';
 }
 
 /** Plain-text table for the terminal. */
-export function formatTable(results: readonly CaseResult[], runtimes: readonly string[]): string {
-  const t = summarize(results, runtimes);
-  const rows = [['kernel', ...runtimes], ...[...t].map(([k, row]) => [k, ...runtimes.map((rt) => cellText(row.get(rt)!))])];
+export function formatTable(results: readonly CaseResult[], runtimes: readonly string[], unavailable: Unavailable = {}): string {
+  const t = summarize(results, runtimes, unavailable);
+  const cols = [...runtimes, ...Object.keys(unavailable)];
+  const rows = [['kernel', ...cols], ...[...t].map(([k, row]) => [k, ...cols.map((rt) => cellText(row.get(rt)!))])];
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const line = (r: string[]) => r.map((v, i) => v.padEnd(widths[i])).join('  ');
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
 /** Markdown support table for docs/support.md. */
-export function markdownTable(results: readonly CaseResult[], runtimes: readonly string[], machine: string): string {
-  const t = summarize(results, runtimes);
+export function markdownTable(results: readonly CaseResult[], runtimes: readonly string[], machine: string, unavailable: Unavailable = {}): string {
+  const t = summarize(results, runtimes, unavailable);
+  const cols = [...runtimes, ...Object.keys(unavailable)];
   const lines = [
     '# Kernel support',
     '',
@@ -60,9 +68,11 @@ export function markdownTable(results: readonly CaseResult[], runtimes: readonly
     'Each cell: the cases that passed against the reference; `~N` counts elements within the spec\'s',
     'midpoint epsilon that a runtime with inexact division put one code away (allowed by the spec).',
     '',
-    `| kernel | ${runtimes.join(' | ')} |`,
-    `|---|${runtimes.map(() => '---').join('|')}|`,
-    ...[...t].map(([k, row]) => `| \`${k}\` | ${runtimes.map((rt) => cellText(row.get(rt)!)).join(' | ')} |`),
+    `| kernel | ${cols.join(' | ')} |`,
+    `|---|${cols.map(() => '---').join('|')}|`,
+    ...[...t].map(([k, row]) => `| \`${k}\` | ${cols.map((rt) => cellText(row.get(rt)!)).join(' | ')} |`),
+    '',
+    ...Object.entries(unavailable).map(([rt, reason]) => `\`${rt}\` was unavailable on this machine: ${reason}.`),
     '',
   ];
   return lines.join('\n');

@@ -49,16 +49,16 @@ export const conformanceCommand: Command = {
     for (const name of explicit) if (!isRuntimeName(name)) throw new ConfigError('kvant conformance --runtime', `one of ${RUNTIME_NAMES.join(', ')}`, JSON.stringify(name));
     const names = explicit.length ? explicit : RUNTIME_NAMES.filter((n) => n !== 'reference');
     const runtimes: Runtime[] = [];
-    const missing: string[] = [];
+    const missing: Record<string, string> = {};
     for (const name of names) {
       try {
         runtimes.push(await createRuntime(name));
       } catch (e) {
         if (!(e instanceof UnsupportedError)) throw e;
-        missing.push(`${name}: ${e.reason}`);
+        missing[name] = e.reason;
       }
     }
-    for (const m of missing) print(`${explicit.length ? 'FAIL' : 'skip'} runtime ${m}`);
+    for (const [name, reason] of Object.entries(missing)) print(`${explicit.length ? 'FAIL' : 'skip'} runtime ${name}: ${reason}`);
     for (const rt of runtimes) print(`runtime ${rt.name}: ${rt.info().description}`);
     let done = 0;
     const results: CaseResult[] = await runConformance(runtimes, {
@@ -73,14 +73,15 @@ export const conformanceCommand: Command = {
     for (const rt of runtimes) rt.dispose();
     const shown = runtimes.map((r) => r.name);
     print();
-    print(formatTable(results, shown));
+    print(formatTable(results, shown, missing));
     const failed = results.filter((r) => r.status === 'fail');
     const ambiguous = results.filter((r) => r.against === 'reference').reduce((a, r) => a + r.outputs.reduce((b, o) => b + o.ambiguousDiffs, 0), 0);
     print();
     print(`${results.length - failed.length} passed, ${failed.length} failed${ambiguous ? ` (${ambiguous} ambiguous elements one code away, allowed)` : ''}`);
+    if (explicit.length && Object.keys(missing).length) print(`FAIL: runtime(s) named with --runtime could not start: ${Object.keys(missing).join(', ')}`);
     const machine = `${process.platform}-${process.arch}, Node ${process.version}; ${runtimes.map((r) => `${r.name}: ${r.info().description}`).join('; ')}`;
     if (values.json) writeFileAtomic(values.json, `${JSON.stringify({ machine, runtimes: shown, missing, results }, null, 1)}\n`);
-    if (values.table) writeFileAtomic(values.table, markdownTable(results, shown, machine));
-    return failed.length || (explicit.length && missing.length) ? 1 : 0;
+    if (values.table) writeFileAtomic(values.table, markdownTable(results, shown, machine, missing));
+    return failed.length || (explicit.length && Object.keys(missing).length) ? 1 : 0;
   },
 };
