@@ -21,7 +21,9 @@ let skipped = 0;
 try {
   const json = JSON.parse(readFileSync(report, 'utf8'));
   passed = json.numPassedTests;
-  failed = json.numFailedTests + (json.numFailedTestSuites ?? 0);
+  // Failed tests, plus files that failed before running any test (an import error, say).
+  const brokenFiles = (json.testResults ?? []).filter((f: { status: string; assertionResults: unknown[] }) => f.status === 'failed' && f.assertionResults.length === 0).length;
+  failed = json.numFailedTests + brokenFiles;
   skipped = json.numPendingTests + json.numTodoTests;
 } catch {
   failed = Math.max(1, failed);
