@@ -2,6 +2,7 @@
  * CI check: every kernel spec has an implementation in every runtime (a source file at the
  * conventional path) or an explicit, reasoned entry in that runtime's `src/unsupported.ts`; no
  * kernel source exists without a spec (names cannot drift); every kernel has conformance cases.
+ * Shared helpers live in folders named generated, emu, common or lib, which are not families.
  * Exits 1 and lists every problem otherwise.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -32,7 +33,7 @@ function sourcesIn(dir: string, ext: string): string[] {
   const out: string[] = [];
   for (const family of readdirSync(abs)) {
     const fdir = join(abs, family);
-    if (!statSync(fdir).isDirectory() || ['generated', 'emu', 'common', 'node_modules'].includes(family)) continue;
+    if (!statSync(fdir).isDirectory() || ['generated', 'emu', 'common', 'lib', 'node_modules'].includes(family)) continue;
     for (const f of readdirSync(fdir)) if (f.endsWith(ext) && !f.startsWith('_')) out.push(`${family}.${f.slice(0, -ext.length)}`);
   }
   return out;
