@@ -2,36 +2,13 @@
  * Seeded input generators. A case names a generator and its options (data), never an array, so
  * every runtime and every run sees the same inputs.
  */
+import { randn, rng } from '@kvant/reference';
 import { type AnyTypedArray, DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, FP4_CODE, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS } from '@kvant/abi';
 
 /** The exact midpoints between sorted FP4 magnitudes (x 12: 0.03125, 1.03125, 2.5, 3.5, 5, 7, 10). */
 const FP4_EXACT_MIDPOINTS = [0.03125, 1.03125, 2.5, 3.5, 5, 7, 10].map((v) => Math.fround(v / 12));
 
-/** mulberry32: a small, fast, seedable PRNG returning floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal samples (Box–Muller) from a seeded PRNG. */
-export function randn(n: number, seed: number, std = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = Math.max(r(), 1e-12);
-    const v = r();
-    const m = Math.sqrt(-2 * Math.log(u)) * std;
-    out[i] = m * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
-  }
-  return out;
-}
+export { randn, rng };
 
 /** An input generator, as data. */
 export type Gen =

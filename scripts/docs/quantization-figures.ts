@@ -12,10 +12,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FP4_CODE, NF4_CODE, type Params, padTo4 } from '../../packages/abi/src/index';
-import { memoryReport } from '../../packages/quant/src/memory';
-import { findPreset } from '../../packages/quant/src/presets';
-import { getNibble, referenceKernels } from '../../packages/reference/src/index';
+import { FP4_CODE, NF4_CODE, type Params, padTo4 } from '@kvant/abi';
+import { findPreset, memoryReport } from '@kvant/quant';
+import { getNibble, randn, referenceKernels } from '@kvant/reference';
 import { type Series, lineChart, svgDocument, histogramPanel, stackedBars } from './svg';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -26,31 +25,6 @@ const SEED = 20240229;
 // ---------------------------------------------------------------------------------------------
 // Seeded normal samples: mulberry32 (32-bit state) and Box-Muller.
 
-/** mulberry32: a small 32-bit PRNG giving uniforms in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** n standard normal samples (Box-Muller on mulberry32), as f32. */
-export function randn(n: number, seed: number, scale = 1): Float32Array {
-  const u = mulberry32(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u1 = 1 - u(); // (0, 1]: log is finite
-    const u2 = u();
-    const r = Math.sqrt(-2 * Math.log(u1));
-    out[i] = scale * r * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < n) out[i + 1] = scale * r * Math.sin(2 * Math.PI * u2);
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // 4-bit round trip through the reference kernels.

@@ -1,5 +1,5 @@
 import { ConfigError, KernelArgumentError, NF4_CODE } from '@kvant/abi';
-import { ReferenceRuntime } from '@kvant/reference';
+import { randn, ReferenceRuntime } from '@kvant/reference';
 import { describe, expect, it } from 'vitest';
 import { fromBnbTensors, quantStateJson, toBnbTensors } from './bnb';
 import { fromBitsAndBytesConfig, resolveQuantConfig, toBitsAndBytesConfig } from './config';
@@ -8,24 +8,6 @@ import { pythonFloatRepr, pythonJsonDumps } from './pyjson';
 import { absmaxOf, dequantize, type QuantizedFourBit, quantize } from './quantize';
 import { errorStats } from './stats';
 
-function randn(n: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  const r = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const m = Math.sqrt(-2 * Math.log(Math.max(r(), 1e-12)));
-    const v = 2 * Math.PI * r();
-    out[i] = m * Math.cos(v);
-    if (i + 1 < n) out[i + 1] = m * Math.sin(v);
-  }
-  return out;
-}
 
 const rt = new ReferenceRuntime();
 

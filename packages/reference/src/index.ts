@@ -12,3 +12,4 @@ import { ReferenceRuntime } from './runtime';
 export async function createReferenceRuntime(): Promise<ReferenceRuntime> {
   return new ReferenceRuntime();
 }
+export { randn, randomBytes, rng } from './random';

@@ -4,29 +4,12 @@
  * returns the first differing byte of each output. Used by this package's tests.
  */
 import { type AnyTypedArray, bindingElements, bytesOf, getKernel, type Params, type Runtime, type Tensor } from '@kvant/abi';
+import { randn, rng } from '@kvant/reference';
 
-/** mulberry32: a small seeded generator in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng };
 
-/** Standard normal values (Box-Muller), times `scale`. */
-export function normals(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u = Math.max(r(), 1e-12);
-    out[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r()) * scale;
-  }
-  return out;
-}
+/** Standard normal values times `scale`. */
+export const normals = randn;
 
 export type Flavor = 'normal' | 'special' | 'tiny' | 'huge';
 

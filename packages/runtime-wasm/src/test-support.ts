@@ -12,33 +12,13 @@ import {
   type Runtime,
   type Tensor,
 } from '@kvant/abi';
+import { randn, rng } from '@kvant/reference';
 
 /** Elements of sentinel past every output's required length. */
 export const GUARD_ELEMENTS = 16;
 export const SENTINEL = 0xa5;
 
-/** mulberry32: a small seeded generator of uniform [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal f32 values (Box-Muller). */
-export function randn(n: number, seed: number, scale = 1): Float32Array {
-  const u = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const r = Math.sqrt(-2 * Math.log(1 - u()));
-    out[i] = r * Math.cos(2 * Math.PI * u()) * scale;
-  }
-  return out;
-}
+export { randn, rng };
 
 /** Uniform random bytes. */
 export function randomBytes(n: number, seed: number): Uint8Array {
