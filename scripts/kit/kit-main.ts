@@ -43,7 +43,7 @@ if (values.help) {
 
 const out = resolve(values.out ?? 'kvant-results');
 mkdirSync(out, { recursive: true });
-const wanted = values.runtime ?? ['cuda', 'webgpu', 'wasm'];
+const wanted = [...new Set([...(values.runtime ?? ['cuda', 'webgpu', 'wasm']), ...(values.require ?? [])])];
 const available: string[] = [];
 const missing: Record<string, string> = {};
 for (const name of wanted) {

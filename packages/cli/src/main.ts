@@ -1,6 +1,6 @@
-#!/usr/bin/env -S npx tsx
 /**
- * The `kvant` command: `kvant <command> [options]`. Run `kvant --help` for the list.
+ * The `kvant` command's dispatcher: `main(argv)` runs one subcommand and resolves to its exit code.
+ * The executable entry point is bin.ts.
  */
 import { KvantError } from '@kvant/abi';
 import type { Command } from './command';
@@ -41,17 +41,4 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-}
-
-const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop() ?? '');
-if (isMain) {
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e) => {
-      process.stderr.write(`kvant: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 70;
-    },
-  );
 }

@@ -1,0 +1,180 @@
+/**
+ * Every kernel on the webgpu runtime against the reference: the conformance cases (awkward
+ * sizes, zero blocks, huge/tiny magnitudes, NaN/Inf), plus edge inputs that stress the bit-level
+ * paths of the WGSL (subnormals, infinities, values on thresholds). In CI a missing adapter fails.
+ */
+import { getKernel, type Params, RuntimeFailure, UnsupportedError, upload } from '@kvant/abi';
+import { describeFailure, runConformance } from '@kvant/conformance';
+import { ReferenceRuntime } from '@kvant/reference';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWebGpuRuntime, type WebGpuRuntime } from './index';
+import { EDGE_CASES, runCase } from './test-cases';
+
+let rt: WebGpuRuntime | undefined;
+let unavailable = '';
+
+beforeAll(async () => {
+  try {
+    rt = await createWebGpuRuntime();
+  } catch (e) {
+    if (!(e instanceof UnsupportedError) || process.env.CI) throw e;
+    unavailable = e.message;
+  }
+});
+afterAll(() => rt?.dispose());
+
+/** The runtime, or a failing assertion saying why there is none (outside CI the test is reported as skipped-by-reason). */
+function runtime(ctx: { skip: (note?: string) => void }): WebGpuRuntime {
+  if (!rt) ctx.skip(`no WebGPU adapter: ${unavailable}`);
+  return rt!;
+}
+
+describe('webgpu kernels vs reference', () => {
+  it('passes every conformance case', async (ctx) => {
+    const r = runtime(ctx);
+    console.log(`webgpu adapter: ${r.info().description}`);
+    const results = await runConformance([r]);
+    const failed = results.filter((x) => x.status !== 'pass');
+    const ambiguous = results.reduce((s, x) => s + x.outputs.reduce((t, o) => t + o.ambiguousDiffs, 0), 0);
+    console.log(`webgpu: ${results.length} case results, ${failed.length} failed, ${ambiguous} ambiguous elements differed`);
+    expect(failed.map(describeFailure)).toEqual([]);
+    expect(new Set(results.map((x) => x.kernel)).size).toBeGreaterThanOrEqual(9);
+  });
+
+  for (const c of EDGE_CASES) {
+    it(`matches the reference byte for byte: ${c.kernel} ${c.name}`, async (ctx) => {
+      const r = runtime(ctx);
+      const ref = new ReferenceRuntime();
+      const [got, want] = await Promise.all([runCase(r, c), runCase(ref, c)]);
+      for (const name of Object.keys(want)) {
+        const diffs: number[] = [];
+        for (let i = 0; i < want[name].length; i++) if (got[name][i] !== want[name][i]) diffs.push(i);
+        expect({ output: name, firstDiffs: diffs.slice(0, 8) }).toEqual({ output: name, firstDiffs: [] });
+      }
+    });
+  }
+});
+
+describe('webgpu dispatch geometry', () => {
+  it('splits a dispatch over the per-dimension workgroup limit into a 2D grid', async (ctx) => {
+    runtime(ctx);
+    const small = await createWebGpuRuntime({ maxWorkgroupsPerDimension: 4 });
+    try {
+      expect(small.info().details?.limits).toMatchObject({ maxComputeWorkgroupsPerDimension: 4 });
+      const words = 256 * 13 + 5; // 14 workgroups of 256 -> a 4 x 4 grid with 2 idle workgroups
+      const src = Uint32Array.from({ length: words }, (_, i) => (i * 2654435761) >>> 0);
+      const a = upload(small, 'u32', [words], src);
+      const b = small.alloc('u32', [words]);
+      small.dispatch('mem.copy', { src: a, dst: b }, { words });
+      expect(new Uint32Array((await small.read(b)).buffer)).toEqual(src);
+      // A block kernel too: 41 blocks of 32 = 6 workgroups of 8 blocks.
+      const ref = new ReferenceRuntime();
+      const c = { kernel: 'quant.nf4_quantize', name: 'split', params: { n: 41 * 32 - 3, blocksize: 32 }, x: 'randn' as const };
+      expect(await runCase(small, c)).toEqual(await runCase(ref, c));
+    } finally {
+      small.dispose();
+    }
+  });
+
+  it('splits for real past 65535 workgroups (mem.copy of 2^24 + 1 words)', async (ctx) => {
+    const r = runtime(ctx);
+    const words = 2 ** 24 + 1;
+    const src = new Uint32Array(words);
+    for (let i = 0; i < words; i++) src[i] = i ^ 0x5a5a5a5a;
+    const a = upload(r, 'u32', [words], src);
+    const b = r.alloc('u32', [words]);
+    r.dispatch('mem.copy', { src: a, dst: b }, { words });
+    const out = new Uint32Array((await r.read(b)).buffer);
+    expect(out[words - 1]).toBe(src[words - 1]);
+    expect(out.every((v, i) => v === src[i])).toBe(true);
+    r.free(a);
+    r.free(b);
+  });
+});
+
+describe('webgpu errors', () => {
+  it('an allocation over maxBufferSize is a typed out-of-memory error from alloc', (ctx) => {
+    const r = runtime(ctx);
+    const limit = r.gpuDevice.limits.maxBufferSize;
+    expect(() => r.alloc('u8', [limit + 8])).toThrow(RuntimeFailure);
+    try {
+      r.alloc('u8', [limit + 8]);
+    } catch (e) {
+      expect((e as RuntimeFailure).kind).toBe('out-of-memory');
+    }
+  });
+
+  it('a binding over maxStorageBufferBindingSize is refused naming the kernel and binding', async (ctx) => {
+    const r = runtime(ctx);
+    const max = r.gpuDevice.limits.maxStorageBufferBindingSize;
+    if (max >= r.gpuDevice.limits.maxBufferSize) return; // nothing to check on this adapter
+    const words = max / 4 + 1;
+    const a = r.alloc('u32', [words]);
+    const b = r.alloc('u32', [words]);
+    expect(() => r.dispatch('mem.copy', { src: a, dst: b }, { words })).toThrow(/mem\.copy: binding src: expected at most/);
+    r.free(a);
+    r.free(b);
+  });
+
+  it('invalid WGSL surfaces as RuntimeFailure(validation) naming the kernel, and the runtime goes on', async (ctx) => {
+    runtime(ctx);
+    const bad = await createWebGpuRuntime({ shaderOverrides: { 'mem.copy': 'fn main() { this is not wgsl }' } });
+    try {
+      const a = bad.alloc('u32', [4]);
+      const b = bad.alloc('u32', [4]);
+      bad.dispatch('mem.copy', { src: a, dst: b }, { words: 4 });
+      const err = await bad.flush().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RuntimeFailure);
+      expect((err as RuntimeFailure).kind).toBe('validation');
+      expect((err as RuntimeFailure).kernelId).toBe('mem.copy');
+      await expect(bad.flush()).resolves.toBeUndefined(); // reported once, then the runtime is usable
+      bad.write(a, Uint32Array.of(1, 2, 3, 4));
+      expect(Array.from(new Uint32Array((await bad.read(a)).buffer))).toEqual([1, 2, 3, 4]);
+    } finally {
+      bad.dispose();
+    }
+  });
+
+  it('a lost device makes later calls throw RuntimeFailure(device-lost)', async (ctx) => {
+    runtime(ctx);
+    const doomed = await createWebGpuRuntime();
+    const a = doomed.alloc('u32', [4]);
+    const b = doomed.alloc('u32', [4]);
+    doomed.gpuDevice.destroy();
+    await expect(doomed.flush()).rejects.toMatchObject({ kind: 'device-lost' });
+    expect(() => doomed.dispatch('mem.copy', { src: a, dst: b }, { words: 4 })).toThrow(RuntimeFailure);
+    await expect(doomed.read(a)).rejects.toMatchObject({ kind: 'device-lost' });
+    doomed.dispose();
+  });
+
+  it('dispose releases everything; a new runtime can be created afterwards', async (ctx) => {
+    runtime(ctx);
+    const first = await createWebGpuRuntime();
+    const t = upload(first, 'f32', [3], Float32Array.of(1, 2, 3));
+    first.free(upload(first, 'f32', [5], new Float32Array(5)));
+    expect(first.liveBuffers).toBe(1);
+    first.free(t);
+    expect(first.liveBuffers).toBe(0);
+    first.dispose();
+    expect(first.alive).toBe(false);
+    expect(() => first.alloc('f32', [1])).toThrow(UnsupportedError);
+    const second = await createWebGpuRuntime();
+    const u = upload(second, 'f32', [3], Float32Array.of(4, 5, 6));
+    expect(Array.from(new Float32Array((await second.read(u)).buffer))).toEqual([4, 5, 6]);
+    second.dispose();
+  });
+
+  it('reports the adapter and limits in use', (ctx) => {
+    const r = runtime(ctx);
+    const info = r.info();
+    expect(info.name).toBe('webgpu');
+    expect(info.description.length).toBeGreaterThan(0);
+    expect(info.details?.limits).toMatchObject({ maxStorageBufferBindingSize: expect.any(Number), maxComputeWorkgroupsPerDimension: expect.any(Number) });
+    expect(getKernel('mem.copy').id).toBe('mem.copy');
+    const p: Params = { words: 1 };
+    expect(p.words).toBe(1);
+  });
+});
