@@ -80,12 +80,18 @@ describe('kvant quantize', () => {
     expect(existsSync(join(dir, 'b1'))).toBe(false);
   });
 
-  it('gives the same bytes on every runtime that runs here', async () => {
-    const a = join(dir, 'rt-wasm');
-    const b = join(dir, 'rt-reference');
-    expect((await kvant('quantize', model, '--out', a, '--double-quant', '--runtime', 'wasm')).code).toBe(0);
-    expect((await kvant('quantize', model, '--out', b, '--double-quant', '--runtime', 'reference')).code).toBe(0);
-    expect(readFileSync(join(a, 'model.safetensors')).equals(readFileSync(join(b, 'model.safetensors')))).toBe(true);
+  it('gives the same bytes on wasm, webgpu, cuda-emu and the reference', async () => {
+    const files: Buffer[] = [];
+    for (const runtime of ['wasm', 'webgpu', 'cuda-emu', 'reference']) {
+      for (const args of [['--double-quant'], ['--quant-type', 'fp4', '--blocksize', '128']]) {
+        const out = join(dir, `rt-${runtime}-${args.length}`);
+        const r = await kvant('quantize', model, '--out', out, '--runtime', runtime, ...args);
+        expect(r.code, r.err).toBe(0);
+        expect(r.out).toMatch(new RegExp(`on ${runtime} in`));
+        files.push(readFileSync(join(out, 'model.safetensors')));
+      }
+    }
+    for (let i = 2; i < files.length; i++) expect(files[i].equals(files[i % 2]), `runtime #${i >> 1}`).toBe(true);
   });
 
   it('is byte-identical to an independent torch implementation of the bitsandbytes algorithm (Python interop)', async () => {
