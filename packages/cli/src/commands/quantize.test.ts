@@ -77,6 +77,8 @@ describe('kvant quantize', () => {
     expect((await kvant('quantize', join(dir, 'nope'), '--out', join(dir, 'b3'))).err).toMatch(/nope/);
     expect((await kvant('quantize', model)).err).toMatch(/--out/);
     expect((await kvant('quantize', model, '--out', join(dir, 'b4'), '--runtime', 'tpu')).err).toMatch(/runtime.*tpu/);
+    const cuda = await kvant('quantize', model, '--out', join(dir, 'b5'), '--runtime', 'cuda');
+    if (cuda.code !== 0) expect(cuda.err).toMatch(/UnsupportedError: cuda: .*(CUDA|driver|device)/); // a machine without a GPU
     expect(existsSync(join(dir, 'b1'))).toBe(false);
   });
 
