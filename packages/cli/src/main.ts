@@ -5,13 +5,17 @@
 import { KvantError } from '@kvant/abi';
 import type { Command } from './command';
 import { COMMANDS } from './commands/index';
+import pkg from '../package.json' with { type: 'json' };
+
+/** The version of @kvant/cli. */
+export const VERSION: string = pkg.version;
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'kvant — QLoRA fine-tuning toolkit: quantize, measure memory, check runtimes.',
     '',
-    'usage: kvant <command> [options]      (kvant <command> --help for details)',
+    'usage: kvant <command> [options]      (kvant <command> --help for details; kvant --version)',
     '',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
   ].join('\n');
@@ -19,6 +23,10 @@ function help(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`kvant ${VERSION}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${help()}\n`);
     return name ? 0 : 2;
