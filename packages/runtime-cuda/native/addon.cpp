@@ -8,8 +8,8 @@
 //     read(handle) -> Uint8Array (waits for the stream), dispatch(kernelId, params: Uint8Array, handles: number[]),
 //     synchronize(), live() -> number of live allocations, dispose() (frees everything)
 //     selfTest(name) -> { f32: Float32Array, i32: Int32Array } | undefined (emulator checks)
-// Errors are JS Errors with `kind` ('out-of-memory' | 'launch' | 'illegal-address' | 'unsupported'
-// | 'internal') and `kernel` (the kernel id when known); the TypeScript side maps them to typed errors.
+// Errors are JS Errors with `kind` ('out-of-memory' | 'launch' | 'illegal-address' | 'device-lost'
+// | 'unsupported' | 'internal') and `kernel` (the kernel id when known); the TypeScript side maps them to typed errors.
 #include <napi.h>
 
 #include <cstring>

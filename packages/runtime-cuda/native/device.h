@@ -13,7 +13,8 @@
 namespace kvant::device {
 
 // The kinds the JS side maps to RuntimeFailure kinds (and 'unsupported' to UnsupportedError).
-enum class Kind { OutOfMemory, Launch, IllegalAddress, Unsupported, Internal };
+// DeviceLost: a call after a sticky error (a kernel fault) left the CUDA context unusable.
+enum class Kind { OutOfMemory, Launch, IllegalAddress, DeviceLost, Unsupported, Internal };
 
 const char* kindName(Kind k);
 

@@ -3,7 +3,10 @@
 // cudaErrorMemoryAllocation -> out-of-memory; cudaErrorIllegalAddress / misaligned / other
 // faults -> illegal-address; configuration and launch errors -> launch. Kernel faults surface
 // asynchronously (at the next synchronizing call), so they name the last kernel launched since
-// the last completed synchronization.
+// the last completed synchronization. A fault is sticky: the CUDA context (and so every CUDA
+// call of this process) is unusable afterwards, so the first one is recorded and every later
+// call fails at once with 'device-lost', naming that first error, instead of reporting the
+// same sticky code against whatever call or kernel happens to come next.
 #include <cuda_runtime.h>
 
 #include "device.h"
@@ -15,6 +18,7 @@ const char* kindName(Kind k) {
     case Kind::OutOfMemory: return "out-of-memory";
     case Kind::Launch: return "launch";
     case Kind::IllegalAddress: return "illegal-address";
+    case Kind::DeviceLost: return "device-lost";
     case Kind::Unsupported: return "unsupported";
     default: return "internal";
   }
@@ -23,7 +27,26 @@ const char* kindName(Kind k) {
 struct Context {
   cudaStream_t stream = nullptr;
   std::string lastKernel;  // launched since the last completed synchronization
+  std::string lost;        // the first sticky error seen (empty while the context is usable)
+  std::string lostKernel;  // the kernel it was reported against
 };
+
+// Errors after which the context cannot be used again (cuda_runtime's "This leaves the process
+// in an inconsistent state"; a device-side assert likewise destroys the context).
+static bool isSticky(cudaError_t e) {
+  switch (e) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorAssert:
+    case cudaErrorLaunchFailure:
+    case cudaErrorLaunchTimeout: return true;
+    default: return false;
+  }
+}
 
 static Kind kindOf(cudaError_t e) {
   switch (e) {
@@ -34,8 +57,8 @@ static Kind kindOf(cudaError_t e) {
     case cudaErrorInvalidPc:
     case cudaErrorHardwareStackError:
     case cudaErrorIllegalInstruction:
-    case cudaErrorAssert: return Kind::IllegalAddress;
-    case cudaErrorLaunchFailure:
+    case cudaErrorAssert:
+    case cudaErrorLaunchFailure: return Kind::IllegalAddress;  // "an exception occurred on the device": a fault
     case cudaErrorLaunchOutOfResources:
     case cudaErrorLaunchTimeout:
     case cudaErrorInvalidConfiguration:
@@ -49,13 +72,31 @@ static Kind kindOf(cudaError_t e) {
   }
 }
 
-// Throw a DeviceError for a failed call; `what` names the call.
-static void check(cudaError_t e, const char* what, const std::string& kernel = "") {
+// Throw a DeviceError for a failed call; `what` names the call. A sticky error is recorded in
+// `c` (when given) so that later calls report the lost context rather than a new failure.
+static void check(cudaError_t e, const char* what, const std::string& kernel = "", Context* c = nullptr) {
   if (e == cudaSuccess) return;
   std::string msg = std::string(what) + " failed: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
   const Kind k = kindOf(e);
-  if (k == Kind::IllegalAddress) msg += "; the CUDA context is unusable after this error, restart the process";
+  if (isSticky(e)) {
+    msg += "; the CUDA context is unusable after this error, restart the process";
+    if (c && c->lost.empty()) {
+      c->lost = msg;
+      c->lostKernel = kernel;
+    }
+  } else {
+    cudaGetLastError();  // reported here: do not let it resurface at the next launch check
+  }
   throw DeviceError(k, msg, kernel);
+}
+
+// Every call after a sticky error fails here, naming the first error and its kernel.
+static void ensureUsable(Context* c) {
+  if (c->lost.empty()) return;
+  throw DeviceError(Kind::DeviceLost,
+                    "the CUDA context is unusable after an earlier error" + (c->lostKernel.empty() ? "" : " in " + c->lostKernel) + " (" +
+                        c->lost + ")",
+                    c->lostKernel);
 }
 
 Info probe() {
@@ -126,6 +167,7 @@ void destroyContext(Context* c) noexcept {
 kvantStream_t streamOf(Context* c) { return c->stream; }
 
 void* allocate(Context* c, size_t bytes) {
+  ensureUsable(c);
   void* p = nullptr;
   const cudaError_t e = cudaMalloc(&p, bytes);
   if (e == cudaErrorMemoryAllocation) {
@@ -136,7 +178,7 @@ void* allocate(Context* c, size_t bytes) {
                                              " of " + std::to_string(total) + " bytes free",
                       "");
   }
-  check(e, "cudaMalloc", c->lastKernel);
+  check(e, "cudaMalloc", c->lastKernel, c);
   return p;
 }
 
@@ -147,28 +189,43 @@ void release(Context* c, void* p) noexcept {
 }
 
 void write(Context* c, void* dst, const void* src, size_t bytes) {
+  ensureUsable(c);
   // From pageable memory the call returns once the source has been staged, so the caller may
   // reuse its buffer immediately; the copy is ordered with the stream's kernels.
-  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (host to device)", c->lastKernel);
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, c->stream), "cudaMemcpyAsync (host to device)", c->lastKernel, c);
 }
 
 void read(Context* c, void* dst, const void* src, size_t bytes) {
-  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync (device to host)", c->lastKernel);
+  ensureUsable(c);
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, c->stream), "cudaMemcpyAsync (device to host)", c->lastKernel, c);
   synchronize(c);
 }
 
 void fill(Context* c, void* dst, int value, size_t bytes) {
-  check(cudaMemsetAsync(dst, value, bytes, c->stream), "cudaMemsetAsync", c->lastKernel);
+  ensureUsable(c);
+  check(cudaMemsetAsync(dst, value, bytes, c->stream), "cudaMemsetAsync", c->lastKernel, c);
 }
 
 void launch(Context* c, const KernelEntry& k, const void* params, void* const* bindings) {
+  ensureUsable(c);
+  // cudaGetLastError also returns errors of earlier calls whose result was ignored (cudaFree in
+  // release) or already reported; clear them so that only this launch's error is checked below.
+  // (A sticky error is not cleared: it comes back from the check below.)
+  cudaGetLastError();
   k.launch(params, bindings, c->stream);
-  check(cudaGetLastError(), "kernel launch", k.id);
+  const cudaError_t e = cudaGetLastError();
+  // A sticky error seen here is a fault of a kernel queued earlier (the one just launched has
+  // hardly started): report it against that kernel when there is one.
+  if (isSticky(e) && !c->lastKernel.empty()) {
+    check(e, ("kernel launch of " + std::string(k.id) + " (an earlier kernel faulted)").c_str(), c->lastKernel, c);
+  }
+  check(e, "kernel launch", k.id, c);
   c->lastKernel = k.id;
 }
 
 void synchronize(Context* c) {
-  check(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize", c->lastKernel);
+  ensureUsable(c);
+  check(cudaStreamSynchronize(c->stream), "cudaStreamSynchronize", c->lastKernel, c);
   c->lastKernel.clear();
 }
 

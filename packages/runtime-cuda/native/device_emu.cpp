@@ -17,6 +17,7 @@ const char* kindName(Kind k) {
     case Kind::OutOfMemory: return "out-of-memory";
     case Kind::Launch: return "launch";
     case Kind::IllegalAddress: return "illegal-address";
+    case Kind::DeviceLost: return "device-lost";
     case Kind::Unsupported: return "unsupported";
     default: return "internal";
   }

@@ -45,7 +45,7 @@ export interface Addon {
 
 /** The error shape the addon throws. */
 export interface AddonError extends Error {
-  kind?: 'out-of-memory' | 'launch' | 'illegal-address' | 'unsupported' | 'internal';
+  kind?: 'out-of-memory' | 'launch' | 'illegal-address' | 'device-lost' | 'unsupported' | 'internal';
   kernel?: string;
 }
 

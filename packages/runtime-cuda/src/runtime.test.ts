@@ -78,6 +78,14 @@ describe('cuda-emu runtime', () => {
     expect(mapped.message).toMatch(/illegal-address in quant\.nf4_quantize/);
     const oom = toKvantError('cuda', 'quant.dequantize_4bit', Object.assign(new Error('cudaMalloc failed'), { kind: 'out-of-memory' }));
     expect((oom as RuntimeFailure).kind).toBe('out-of-memory');
+    // After a sticky fault every later call names the kernel that faulted, not the one being run.
+    const lost = toKvantError(
+      'cuda',
+      'mem.copy',
+      Object.assign(new Error('the CUDA context is unusable after an earlier error'), { kind: 'device-lost', kernel: 'quant.nf4_quantize' }),
+    );
+    expect((lost as RuntimeFailure).kind).toBe('device-lost');
+    expect(lost.message).toMatch(/device-lost in quant\.nf4_quantize/);
     expect(toKvantError('cuda', undefined, Object.assign(new Error('no CUDA device'), { kind: 'unsupported' }))).toBeInstanceOf(UnsupportedError);
   });
 });

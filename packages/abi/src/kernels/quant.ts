@@ -71,7 +71,10 @@ export const linearQuantize = defineKernel({
 export const linearDequantize = defineKernel({
   id: 'quant.linear_dequantize',
   summary: 'Inverse of quant.linear_quantize: out = (q - zero) * scale per group.',
-  math: 'out[i] = f32(q[i] - zero[g]) * scale[g], g = i / group; q is codes[i] read as i8 when symmetric, u8 otherwise.',
+  math: [
+    'out[i] = f32(q[i] - zero[g]) * scale[g], g = i / group; q is codes[i] read as i8 when symmetric, u8 otherwise.',
+    'Zero points made by quant.linear_quantize lie in [0, 255]; for |zero| > 2^24 runtimes may differ (32-bit integer math).',
+  ].join('\n'),
   ...LINEAR_COMMON,
   bindings: [
     { name: 'codes', dtype: 'u8', shape: ['n'], access: 'read', doc: 'one code per byte' },
