@@ -23,6 +23,9 @@ fn shifted(v: f32) -> f32 {
 fn nearest_code(v: f32, inv_bits: u32) -> u32 {
   let sc = scale_by_inverse(v, inv_bits);
   if (sc.nan) { return 0u; }
+  // +-inf (v * inf for a subnormal absmax): decided on the bits, since WGSL does not promise IEEE
+  // comparisons against infinities. +inf is above every (finite) midpoint, -inf below all.
+  if (is_inf(sc.s)) { return select(255u, 0u, sc.neg); }
   var lo = 0u;
   var hi = 255u;
   while (lo < hi) {

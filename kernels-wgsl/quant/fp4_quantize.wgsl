@@ -12,8 +12,12 @@ fn code4(v: Scaled) -> u32 {
   var codes = FP4_MAGNITUDE_CODES;
   let a = abs(s);
   var c = 0u;
-  for (var i = 0u; i < 7u; i = i + 1u) {
-    if (a > bitcast<f32>(th[i])) { c = c + 1u; }
+  if (is_inf(s)) {
+    c = 7u;                                  // on the bits: WGSL does not promise IEEE inf comparisons
+  } else {
+    for (var i = 0u; i < 7u; i = i + 1u) {
+      if (a > bitcast<f32>(th[i])) { c = c + 1u; }
+    }
   }
   return select(0u, 8u, v.neg) | codes[c];   // v.neg: IEEE s < 0 even where a GPU flushes subnormals
 }

@@ -82,9 +82,16 @@ fn code_of(v: f32, st: Stats) -> u32 {
   } else if (bits_is_inf(sb)) {
     q = 0;                                       // finite v: round(v / inf) + 0; inf v: NaN -> 0
   } else if (is_inf(v)) {
-    q = i32(select(st.qmin, st.qmax, v > 0.0));
+    q = i32(select(st.qmax, st.qmin, (bitcast<u32>(v) & 0x80000000u) != 0u));   // sign on the bits
   } else {
-    q = i32(clamp(round(v / st.scale) + f32(st.zero), st.qmin, st.qmax));
+    let r = v / st.scale;
+    if (is_finite(r)) {
+      q = i32(clamp(round(r) + f32(st.zero), st.qmin, st.qmax));
+    } else {
+      // The quotient overflowed: decide on its sign bit rather than clamp an infinity, which WGSL
+      // leaves indeterminate (its IEEE answer is the extreme code on that side).
+      q = i32(select(st.qmax, st.qmin, (bitcast<u32>(r) & 0x80000000u) != 0u));
+    }
   }
   return u32(q) & 0xffu;
 }

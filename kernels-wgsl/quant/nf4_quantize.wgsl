@@ -9,6 +9,8 @@
 
 fn code4(v: Scaled) -> u32 {
   let s = v.s;
+  // +-inf on the bits (WGSL does not promise IEEE comparisons against infinities).
+  if (is_inf(s)) { return select(15u, 0u, v.neg); }
   var th = NF4_THRESHOLDS;
   var c = 0u;
   for (var i = 0u; i < 15u; i = i + 1u) {

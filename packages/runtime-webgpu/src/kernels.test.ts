@@ -7,7 +7,7 @@ import { getKernel, type Params, RuntimeFailure, UnsupportedError, upload } from
 import { describeFailure, runConformance } from '@kvant/conformance';
 import { ReferenceRuntime } from '@kvant/reference';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWebGpuRuntime, type WebGpuRuntime } from './index';
+import { createWebGpuRuntime, LAUNCH, type WebGpuRuntime } from './index';
 import { EDGE_CASES, runCase } from './test-cases';
 
 let rt: WebGpuRuntime | undefined;
@@ -58,16 +58,17 @@ describe('webgpu kernels vs reference', () => {
 describe('webgpu dispatch geometry', () => {
   it('splits a dispatch over the per-dimension workgroup limit into a 2D grid', async (ctx) => {
     runtime(ctx);
-    const small = await createWebGpuRuntime({ maxWorkgroupsPerDimension: 4 });
+    const small = await createWebGpuRuntime({ maxWorkgroupsPerDimension: 5 });
     try {
-      expect(small.info().details?.limits).toMatchObject({ maxComputeWorkgroupsPerDimension: 4 });
-      const words = 256 * 13 + 5; // 14 workgroups of 256 -> a 4 x 4 grid with 2 idle workgroups
+      expect(small.info().details?.limits).toMatchObject({ maxComputeWorkgroupsPerDimension: 5 });
+      const { workgroupSize, perInvocation = 1 } = LAUNCH['mem.copy'];
+      const words = workgroupSize * perInvocation * 13 + 5; // 14 workgroups -> a 5 x 3 grid with 1 idle workgroup
       const src = Uint32Array.from({ length: words }, (_, i) => (i * 2654435761) >>> 0);
       const a = upload(small, 'u32', [words], src);
       const b = small.alloc('u32', [words]);
       small.dispatch('mem.copy', { src: a, dst: b }, { words });
       expect(new Uint32Array((await small.read(b)).buffer)).toEqual(src);
-      // A block kernel too: 41 blocks of 32 = 6 workgroups of 8 blocks.
+      // A block kernel too: 41 blocks of 32 = 21 workgroups of 2 blocks (WG 64) -> 5 x 5, 4 idle.
       const ref = new ReferenceRuntime();
       const c = { kernel: 'quant.nf4_quantize', name: 'split', params: { n: 41 * 32 - 3, blocksize: 32 }, x: 'randn' as const };
       expect(await runCase(small, c)).toEqual(await runCase(ref, c));
@@ -76,9 +77,10 @@ describe('webgpu dispatch geometry', () => {
     }
   });
 
-  it('splits for real past 65535 workgroups (mem.copy of 2^24 + 1 words)', async (ctx) => {
+  it('splits for real past 65535 workgroups (mem.copy of 65535 full workgroups + 1 word)', async (ctx) => {
     const r = runtime(ctx);
-    const words = 2 ** 24 + 1;
+    const { workgroupSize, perInvocation = 1 } = LAUNCH['mem.copy'];
+    const words = 65535 * workgroupSize * perInvocation + 1; // 2^25 - 511 words (128 MiB) at WG 64, PER 8
     const src = new Uint32Array(words);
     for (let i = 0; i < words; i++) src[i] = i ^ 0x5a5a5a5a;
     const a = upload(r, 'u32', [words], src);
@@ -165,6 +167,86 @@ describe('webgpu errors', () => {
     const u = upload(second, 'f32', [3], Float32Array.of(4, 5, 6));
     expect(Array.from(new Float32Array((await second.read(u)).buffer))).toEqual([4, 5, 6]);
     second.dispose();
+  });
+
+  it('an asynchronous error names the call that caused it, not the call that observed it; flush() and read() reject with it', async (ctx) => {
+    runtime(ctx);
+    const bad = await createWebGpuRuntime({ shaderOverrides: { 'mem.copy': 'fn main() { this is not wgsl }' } });
+    try {
+      const a = bad.alloc('u32', [4]);
+      const b = bad.alloc('u32', [4]);
+      bad.dispatch('mem.copy', { src: a, dst: b }, { words: 4 }); // fails (asynchronously)
+      const x = upload(bad, 'f32', [64], new Float32Array(64)); // fine
+      const packed = bad.alloc('u8', [32]);
+      const absmax = bad.alloc('f32', [1]);
+      bad.dispatch('quant.nf4_quantize', { x, packed, absmax }, { n: 64, blocksize: 64 }); // fine
+      // read() of an unrelated tensor rejects with the failure of the mem.copy dispatch.
+      const err = await bad.read(absmax).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RuntimeFailure);
+      expect(err).toMatchObject({ kind: 'validation', kernelId: 'mem.copy' });
+      expect((err as Error).message).toMatch(/dispatch #\d+ of mem\.copy: /);
+      // Thrown once; the runtime goes on, and the same failure from flush() when it is the observer.
+      expect(Array.from(new Float32Array((await bad.read(absmax)).buffer))).toEqual([0]);
+      bad.dispatch('mem.copy', { src: a, dst: b }, { words: 4 });
+      bad.dispatch('quant.nf4_quantize', { x, packed, absmax }, { n: 64, blocksize: 64 });
+      await expect(bad.flush()).rejects.toMatchObject({ kind: 'validation', kernelId: 'mem.copy' });
+      await expect(bad.flush()).resolves.toBeUndefined();
+    } finally {
+      bad.dispose();
+    }
+  });
+
+  it('an over-limit allocation names the allocation; a destroyed device names the cause', async (ctx) => {
+    const r = runtime(ctx);
+    const limit = r.gpuDevice.limits.maxBufferSize;
+    expect(() => r.alloc('f32', [Math.ceil(limit / 4) + 1])).toThrow(/out-of-memory: alloc of f32\[\d+\]: \d+ bytes, over this device's maxBufferSize/);
+    const doomed = await createWebGpuRuntime();
+    const a = doomed.alloc('u32', [4]);
+    const b = doomed.alloc('u32', [4]);
+    doomed.dispatch('mem.copy', { src: a, dst: b }, { words: 4 });
+    doomed.gpuDevice.destroy();
+    const err = await doomed.read(b).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RuntimeFailure);
+    expect(err).toMatchObject({ kind: 'device-lost', kernelId: 'mem.copy' });
+    expect((err as Error).message).toMatch(/reason: destroyed.*last dispatch was #\d+ of mem\.copy/);
+    doomed.dispose();
+  });
+
+  it('free() pools buffers for reuse; dispose() leaves nothing held; 20 runtimes in a row work', async (ctx) => {
+    runtime(ctx);
+    for (let k = 0; k < 20; k++) {
+      const r = await createWebGpuRuntime({ poolBytes: 1024 });
+      const words = 100 + k;
+      const src = Uint32Array.from({ length: words }, (_, i) => i * 31 + k);
+      const a = upload(r, 'u32', [words], src);
+      const b = r.alloc('u32', [words]);
+      r.dispatch('mem.copy', { src: a, dst: b }, { words });
+      expect(new Uint32Array((await r.read(b)).buffer)).toEqual(src);
+      r.free(a);
+      expect(r.held).toMatchObject({ live: 1, pooled: 1, pipelines: 1 });
+      const c = r.alloc('u32', [words]); // reuses a's buffer
+      expect(r.held).toMatchObject({ live: 2, pooled: 0 });
+      r.free(b);
+      r.free(c);
+      expect(r.held).toMatchObject({ live: 0, pooled: 2 });
+      r.free(r.alloc('u32', [1000])); // 4000 bytes: over poolBytes, destroyed rather than pooled
+      expect(r.held).toMatchObject({ live: 0, pooled: 2 });
+      const x = upload(r, 'u32', [words], src);
+      const y = r.alloc('u32', [words]);
+      for (let i = 0; i < 50; i++) r.dispatch('mem.copy', { src: x, dst: y }, { words });
+      await r.flush();
+      expect(r.held.pipelines).toBe(1); // one pipeline (and one params buffer) however many dispatches
+      expect(r.held.pendingScopes).toBe(0);
+      r.dispose();
+      expect(r.held).toEqual({ live: 0, pooled: 0, pooledBytes: 0, pipelines: 0, pendingScopes: 0 });
+      expect(r.alive).toBe(false);
+    }
   });
 
   it('reports the adapter and limits in use', (ctx) => {

@@ -4,10 +4,14 @@
  * WebGPU device — `navigator.gpu` in a browser, Dawn (the `webgpu` package) in Node.
  *
  * Errors: WebGPU reports validation and out-of-memory errors asynchronously, through error
- * scopes. Every alloc and dispatch is wrapped in scopes; a failure becomes a RuntimeFailure naming
- * the kernel (or the allocation) and is thrown by the next call of this runtime — at the latest
- * by `flush()` or `read()`, which wait for them. A lost device makes every later call throw
- * RuntimeFailure('device-lost').
+ * scopes. Every call that touches the device (alloc, write, dispatch, read) gets its own scopes,
+ * so an error is attributed to the call that caused it: a RuntimeFailure whose kernelId is that
+ * dispatch's kernel and whose message names the call ("dispatch #7 of quant.nf4_quantize",
+ * "alloc #3 of u8[...]"). It is thrown by the first call of this runtime after the error has been
+ * reported — at the latest by `flush()` or `read()`, which wait for every scope and reject with
+ * the earliest failing call (later errors, usually its consequences, are counted in the message).
+ * A lost device makes every later call throw RuntimeFailure('device-lost'). See
+ * docs/runtime-webgpu.md, "Errors".
  */
 import {
   type AnyTypedArray,
@@ -50,9 +54,21 @@ const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128
 const MAP_READ = 1;
 
 interface Compiled {
+  /** The full WGSL source (prelude + body), checked on a cache hit so a hash collision cannot alias. */
+  readonly code: string;
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
+  /** The params block, rewritten by queue.writeBuffer before each dispatch (queue-ordered, so one per pipeline suffices). */
   readonly uniform: GPUBuffer;
+}
+
+/** An error reported for call number `seq`. */
+interface Reported {
+  readonly seq: number;
+  readonly kind: RuntimeFailure['kind'];
+  readonly kernelId: string | undefined;
+  /** What failed and the device's message, e.g. "dispatch #7 of quant.nf4_quantize: ...". */
+  readonly detail: string;
 }
 
 /** FNV-1a of a string, as 8 hex digits: the pipeline cache key (with the workgroup size). */
@@ -67,13 +83,21 @@ export class WebGpuRuntime implements Runtime {
   private readonly buffers = new Map<number, GPUBuffer>();
   private readonly pool = new Map<number, GPUBuffer[]>();
   private pooledBytes = 0;
+  /** Pipelines by `hash:length:WG:PER` of the full source (the issue's cache keyed by a hash of the shader). */
   private readonly pipelines = new Map<string, Compiled>();
+  /** The same pipelines by `kernelId:WG:PER`, so a dispatch neither rebuilds nor rehashes the source. */
+  private readonly byKernel = new Map<string, Compiled>();
+  private readonly orphans: Compiled[] = [];
   private readonly pending = new Set<Promise<void>>();
-  private failure: RuntimeFailure | undefined;
+  /** Errors reported by scopes and not thrown yet, in call order. */
+  private reported: Reported[] = [];
   private lost: RuntimeFailure | undefined;
   private disposed = false;
   private nextId = 1;
+  /** Calls that opened error scopes, numbered in order (the number appears in error messages). */
+  private seq = 0;
   private lastKernel: string | undefined;
+  private lastDispatch = 0;
   private gpu: GPU | undefined;
 
   private constructor(
@@ -85,11 +109,13 @@ export class WebGpuRuntime implements Runtime {
     this.gpu = gpu; // held: Dawn tears the instance down when it is collected
     device.lost.then((info) => {
       if (this.disposed) return;
-      this.lost = new RuntimeFailure('webgpu', 'device-lost', this.lastKernel, `the device was lost (${info.reason}): ${info.message}`);
+      const last = this.lastKernel ? `; the last dispatch was #${this.lastDispatch} of ${this.lastKernel}` : '';
+      this.lost = new RuntimeFailure('webgpu', 'device-lost', this.lastKernel, `the device was lost (reason: ${info.reason ?? 'unknown'}): ${info.message}${last}`);
     });
+    // Every device call runs inside scopes; this only catches what escaped them (a Dawn bug).
     device.addEventListener('uncapturederror', (ev) => {
       const err = (ev as GPUUncapturedErrorEvent).error;
-      this.failure ??= new RuntimeFailure('webgpu', kindOf(err), this.lastKernel, err.message);
+      this.report({ seq: this.seq, kind: kindOf(err), kernelId: undefined, detail: `an error outside any call's error scope: ${err.message}` });
     });
   }
 
@@ -107,6 +133,13 @@ export class WebGpuRuntime implements Runtime {
   /** Buffers currently allocated (live tensors), for leak checks. */
   get liveBuffers(): number {
     return this.buffers.size;
+  }
+
+  /** What this runtime holds on the device, for leak checks: live tensors, pooled buffers, pipelines (each with one params buffer), pending error scopes. */
+  get held(): { live: number; pooled: number; pooledBytes: number; pipelines: number; pendingScopes: number } {
+    let pooled = 0;
+    for (const list of this.pool.values()) pooled += list.length;
+    return { live: this.buffers.size, pooled, pooledBytes: this.pooledBytes, pipelines: this.pipelines.size + this.orphans.length, pendingScopes: this.pending.size };
   }
 
   info(): RuntimeInfo {
@@ -146,10 +179,9 @@ export class WebGpuRuntime implements Runtime {
       this.buffers.set(t.id, reused);
       return t;
     }
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
+    const seq = this.open(['out-of-memory', 'validation']);
     const buffer = this.device.createBuffer({ size: t.byteLength, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
-    this.watch(`alloc of ${dtype}[${shape.join(', ')}] (${t.byteLength} bytes)`, undefined);
+    this.watch(seq, 2, `alloc #${seq} of ${dtype}[${shape.join(', ')}] (tensor ${t.id}, ${t.byteLength} bytes)`, undefined);
     this.buffers.set(t.id, buffer);
     return t;
   }
@@ -162,29 +194,39 @@ export class WebGpuRuntime implements Runtime {
     if (byteOffset % 4 !== 0 || end > t.byteLength) {
       throw new TensorError(`webgpu.write(tensor ${t.id})`, `a 4-aligned range within ${t.byteLength} bytes`, `${src.byteLength} bytes at offset ${byteOffset}`);
     }
-    if (end % 4 === 0) {
-      this.device.queue.writeBuffer(buffer, byteOffset, src.buffer, src.byteOffset, src.byteLength);
-      return;
-    }
     // WebGPU copies whole words. A write that ends mid-word is padded with zeros, which is only
     // right when the rest of that word is the tensor's padding.
-    if (Math.ceil(end / 4) * 4 !== t.byteLength) {
+    if (end % 4 !== 0 && Math.ceil(end / 4) * 4 !== t.byteLength) {
       throw new TensorError(`webgpu.write(tensor ${t.id})`, 'a byte length that is a multiple of 4, or a write that reaches the end of the tensor', `${src.byteLength} bytes at offset ${byteOffset} of ${t.byteLength}`);
     }
-    const padded = new Uint8Array(Math.ceil(src.byteLength / 4) * 4);
-    padded.set(src);
-    this.device.queue.writeBuffer(buffer, byteOffset, padded);
+    const seq = this.open(['out-of-memory', 'validation']);
+    if (end % 4 === 0) {
+      this.device.queue.writeBuffer(buffer, byteOffset, src.buffer, src.byteOffset, src.byteLength);
+    } else {
+      const padded = new Uint8Array(Math.ceil(src.byteLength / 4) * 4);
+      padded.set(src);
+      this.device.queue.writeBuffer(buffer, byteOffset, padded);
+    }
+    this.watch(seq, 2, `write #${seq} of ${src.byteLength} bytes to tensor ${t.id}`, undefined);
   }
 
   async read(t: Tensor): Promise<Uint8Array> {
     this.check('read');
     const buffer = this.bufferOf(t);
+    const seq = this.open(['out-of-memory', 'validation']);
+    // A staging buffer per read, destroyed when the bytes are copied out (reads may overlap, and
+    // a mapped buffer cannot be shared), so none outlives its read.
     const staging = this.device.createBuffer({ size: t.byteLength, usage: USAGE.MAP_READ | USAGE.COPY_DST });
     try {
       const enc = this.device.createCommandEncoder();
       enc.copyBufferToBuffer(buffer, 0, staging, 0, t.byteLength);
       this.device.queue.submit([enc.finish()]);
-      await this.settle(track(staging.mapAsync(MAP_READ)));
+      this.watch(seq, 2, `read #${seq} of tensor ${t.id} (${t.byteLength} bytes)`, undefined);
+      const mapped = staging.mapAsync(MAP_READ);
+      await this.settle(track(mapped).catch(async (e: unknown) => {
+        await this.drainErrors(); // an earlier failure (the likely cause) wins over the map's rejection
+        throw e;
+      }));
       const out = new Uint8Array(staging.getMappedRange().slice(0));
       staging.unmap();
       await this.drainErrors();
@@ -208,14 +250,13 @@ export class WebGpuRuntime implements Runtime {
       }
     }
     const launch = LAUNCH[kernelId];
-    const total = launch.workgroups(params, launch.workgroupSize);
+    const total = launch.workgroups(params, launch.workgroupSize, launch.perInvocation ?? 1);
     const [x, y] = this.grid(kernelId, total);
-    this.lastKernel = kernelId;
 
-    this.device.pushErrorScope('internal');
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
-    const c = this.compiled(spec, launch.workgroupSize);
+    const seq = this.open(['internal', 'out-of-memory', 'validation']);
+    this.lastKernel = kernelId;
+    this.lastDispatch = seq;
+    const c = this.compiled(spec, launch.workgroupSize, launch.perInvocation);
     this.device.queue.writeBuffer(c.uniform, 0, packParams(spec, params) as Uint8Array<ArrayBuffer>);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: c.uniform } }];
     spec.bindings.forEach((b, i) => {
@@ -229,7 +270,7 @@ export class WebGpuRuntime implements Runtime {
     if (total > 0) pass.dispatchWorkgroups(x, y);
     pass.end();
     this.device.queue.submit([enc.finish()]);
-    this.watch(kernelId, kernelId, 3);
+    this.watch(seq, 3, `dispatch #${seq} of ${kernelId}`, kernelId);
   }
 
   async flush(): Promise<void> {
@@ -259,10 +300,13 @@ export class WebGpuRuntime implements Runtime {
     this.disposed = true;
     for (const b of this.buffers.values()) b.destroy();
     for (const list of this.pool.values()) for (const b of list) b.destroy();
-    for (const c of this.pipelines.values()) c.uniform.destroy();
+    for (const c of [...this.pipelines.values(), ...this.orphans]) c.uniform.destroy();
+    this.orphans.length = 0;
     this.buffers.clear();
     this.pool.clear();
     this.pipelines.clear();
+    this.byKernel.clear();
+    this.reported = [];
     this.pooledBytes = 0;
     this.device.destroy();
     this.gpu = undefined;
@@ -297,12 +341,18 @@ export class WebGpuRuntime implements Runtime {
     return [Math.ceil(total / y), y];
   }
 
-  private compiled(spec: KernelSpec, workgroupSize: number): Compiled {
+  private compiled(spec: KernelSpec, workgroupSize: number, perInvocation: number | undefined): Compiled {
+    const idKey = `${spec.id}:${workgroupSize}:${perInvocation ?? '-'}`;
+    const known = this.byKernel.get(idKey);
+    if (known) return known;
     const body = this.options.shaderOverrides?.[spec.id] ?? WGSL_SOURCES[spec.id];
     const code = wgslPrelude(spec) + body;
-    const key = `${hashSource(code)}:${code.length}:${workgroupSize}`;
+    const key = `${hashSource(code)}:${code.length}:${workgroupSize}:${perInvocation ?? '-'}`;
     const hit = this.pipelines.get(key);
-    if (hit) return hit;
+    if (hit && hit.code === code) {
+      this.byKernel.set(idKey, hit);
+      return hit;
+    }
     const layout = this.device.createBindGroupLayout({
       label: spec.id,
       entries: [
@@ -318,32 +368,46 @@ export class WebGpuRuntime implements Runtime {
     const pipeline = this.device.createComputePipeline({
       label: spec.id,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
-      compute: { module, entryPoint: 'main', constants: { WG: workgroupSize } },
+      compute: { module, entryPoint: 'main', constants: perInvocation === undefined ? { WG: workgroupSize } : { WG: workgroupSize, PER: perInvocation } },
     });
     const uniform = this.device.createBuffer({ label: `${spec.id} params`, size: paramsByteLength(spec), usage: USAGE.UNIFORM | USAGE.COPY_DST });
-    const c = { pipeline, layout, uniform };
-    this.pipelines.set(key, c);
+    const c = { code, pipeline, layout, uniform };
+    // A (practically impossible) hash collision keeps the first entry; this kernel still gets its own pipeline.
+    if (!hit) this.pipelines.set(key, c);
+    else this.orphans.push(c);
+    this.byKernel.set(idKey, c);
     return c;
   }
 
-  /** Pop `scopes` error scopes; a reported error becomes this runtime's pending failure. */
-  private watch(what: string, kernelId: string | undefined, scopes = 2): void {
+  /** Number the next call and push its error scopes (the last one named is the innermost). */
+  private open(filters: readonly GPUErrorFilter[]): number {
+    for (const f of filters) this.device.pushErrorScope(f);
+    return ++this.seq;
+  }
+
+  /** Pop the `scopes` scopes of call `seq`; a reported error becomes a RuntimeFailure of that call. */
+  private watch(seq: number, scopes: number, what: string, kernelId: string | undefined): void {
     const pops: Promise<GPUError | null>[] = [];
     for (let i = 0; i < scopes; i++) pops.push(this.device.popErrorScope());
     const p = track(Promise.all(pops)).then(
       (errors) => {
         const err = errors.find((e) => e !== null);
-        if (err) this.failure ??= new RuntimeFailure('webgpu', kindOf(err), kernelId, `${what}: ${err.message}`);
+        if (err) this.report({ seq, kind: kindOf(err), kernelId, detail: `${what}: ${err.message}` });
       },
       (e: unknown) => {
-        this.failure ??= new RuntimeFailure('webgpu', this.disposed ? 'internal' : 'device-lost', kernelId, `${what}: ${String(e)}`);
+        if (this.disposed) return;
+        this.report({ seq, kind: this.lost ? 'device-lost' : 'internal', kernelId, detail: `${what}: ${String(e)}` });
       },
     );
     this.pending.add(p);
     p.finally(() => this.pending.delete(p));
   }
 
-  /** Wait for every error scope and throw the first failure. */
+  private report(r: Reported): void {
+    if (!this.disposed) this.reported.push(r);
+  }
+
+  /** Wait for every error scope and throw the failure of the earliest failing call. */
   private async drainErrors(): Promise<void> {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
     this.throwIfFailed();
@@ -355,20 +419,30 @@ export class WebGpuRuntime implements Runtime {
     try {
       v = await p;
     } catch (e) {
+      if (e instanceof RuntimeFailure) throw e;
+      await Promise.race([this.device.lost, Promise.resolve()]); // let an already-signalled loss land first
       this.throwIfFailed();
+      if (this.disposed) throw new UnsupportedError(this.name, 'an operation pending at dispose()', 'the runtime was disposed');
       throw new RuntimeFailure('webgpu', 'internal', this.lastKernel, String(e));
     }
     this.throwIfFailed();
     return v;
   }
 
+  /**
+   * Throw the reported failure of the earliest call (device loss first); the errors reported
+   * with it — usually its consequences, e.g. a dispatch on a buffer whose allocation failed —
+   * are counted in its message and dropped, so each failure is thrown once.
+   */
   private throwIfFailed(): void {
     if (this.lost) throw this.lost;
-    const f = this.failure;
-    if (f) {
-      this.failure = undefined;
-      throw f;
-    }
+    if (this.reported.length === 0) return;
+    const all = this.reported.sort((a, b) => a.seq - b.seq);
+    this.reported = [];
+    const [first, next] = all;
+    const more = all.length - 1;
+    const tail = next ? ` (and ${more} later error${more > 1 ? 's' : ''}, the first: ${next.detail})` : '';
+    throw new RuntimeFailure(this.name, first.kind, first.kernelId, first.detail + tail);
   }
 
   private check(what: string): void {
