@@ -160,6 +160,14 @@ function linear(): Case[] {
       seed: next(),
     });
   }
+  // Zero points anywhere in i32: q - zero wraps in 32-bit integer math on every runtime.
+  out.push({
+    kernel: 'quant.linear_dequantize',
+    name: 'extreme zero points n=999 G=32 bits=8 asym',
+    params: { n: 999, group: 32, bits: 8, symmetric: 0 },
+    inputs: { codes: { gen: 'bytes' }, scale: { gen: 'uniform', lo: 0, hi: 2 }, zero: { gen: 'ints', lo: -(2 ** 31), hi: 2 ** 31 - 1 } },
+    seed: next(),
+  });
   return out;
 }
 

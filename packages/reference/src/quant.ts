@@ -206,7 +206,7 @@ export const quantKernels: ReferenceKernels = {
         const g = Math.floor(i / p.group);
         const raw = b.codes[i];
         const q = p.symmetric === 1 ? (raw << 24) >> 24 : raw;
-        out[i] = f(f(q - zeros[g]) * scales[g]); // f32(q - zero), then an f32 multiply
+        out[i] = f(f((q - zeros[g]) | 0) * scales[g]); // q - zero in wrapping i32, to f32, then an f32 multiply
       }
     },
   },

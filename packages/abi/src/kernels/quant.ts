@@ -73,7 +73,7 @@ export const linearDequantize = defineKernel({
   summary: 'Inverse of quant.linear_quantize: out = (q - zero) * scale per group.',
   math: [
     'out[i] = f32(q[i] - zero[g]) * scale[g], g = i / group; q is codes[i] read as i8 when symmetric, u8 otherwise.',
-    'Zero points made by quant.linear_quantize lie in [0, 255]; for |zero| > 2^24 runtimes may differ (32-bit integer math).',
+    'q - zero is 32-bit integer arithmetic (wrapping), converted to f32 (round to nearest even), then one f32 multiply.',
   ].join('\n'),
   ...LINEAR_COMMON,
   bindings: [
