@@ -12,3 +12,4 @@ export * from './stats';
 export * from './model';
 export * from './memory';
 export * from './presets';
+export * from './bnb-expected';

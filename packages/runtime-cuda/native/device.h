@@ -16,7 +16,17 @@ namespace kvant::device {
 // DeviceLost: a call after a sticky error (a kernel fault) left the CUDA context unusable.
 enum class Kind { OutOfMemory, Launch, IllegalAddress, DeviceLost, Unsupported, Internal };
 
-const char* kindName(Kind k);
+// The kind's name as the JS side knows it (RuntimeFailure kinds).
+inline const char* kindName(Kind k) {
+  switch (k) {
+    case Kind::OutOfMemory: return "out-of-memory";
+    case Kind::Launch: return "launch";
+    case Kind::IllegalAddress: return "illegal-address";
+    case Kind::DeviceLost: return "device-lost";
+    case Kind::Unsupported: return "unsupported";
+    default: return "internal";
+  }
+}
 
 // A failed device call: what failed (the CUDA call and its error string) and, when known, the
 // kernel it concerns.

@@ -13,17 +13,6 @@
 
 namespace kvant::device {
 
-const char* kindName(Kind k) {
-  switch (k) {
-    case Kind::OutOfMemory: return "out-of-memory";
-    case Kind::Launch: return "launch";
-    case Kind::IllegalAddress: return "illegal-address";
-    case Kind::DeviceLost: return "device-lost";
-    case Kind::Unsupported: return "unsupported";
-    default: return "internal";
-  }
-}
-
 struct Context {
   cudaStream_t stream = nullptr;
   std::string lastKernel;  // launched since the last completed synchronization
