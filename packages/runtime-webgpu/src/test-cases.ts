@@ -13,6 +13,7 @@ import {
   type Params,
   type Runtime,
 } from '@kvant/abi';
+import { randn, rng } from '@kvant/reference';
 
 export type XGen = 'randn' | 'edge' | 'thresholds';
 
@@ -24,25 +25,10 @@ export interface EdgeCase {
   readonly x: XGen;
 }
 
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SPECIALS = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0, 1e-45, -1e-45, 1e-40, -3e-39, 1.2e-38, 3.4e38, -3.4e38, 1e30, -1e-30];
 
 function fillX(kind: XGen, n: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const x = new Float32Array(n);
-  const randn = () => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
-  for (let i = 0; i < n; i++) x[i] = randn();
+  const x = randn(n, seed);
   if (kind === 'edge') {
     // Blocks of 64: plain, specials sprinkled, all-subnormal, huge, all-zero, NaN+zero.
     for (let i = 0; i < n; i++) {
