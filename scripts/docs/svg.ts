@@ -220,11 +220,13 @@ export function stackedBars(opts: {
   unit: string;
   parts: { label: string; color: string }[];
   bars: { label: string; parts: number[] }[];
+  /** Room for the bar labels on the left (default 230 px). */
+  labelWidth?: number;
 }): string {
   const width = 1000;
   const rowH = 28;
   const top = 48;
-  const labelW = 230;
+  const labelW = opts.labelWidth ?? 230;
   const height = top + opts.bars.length * rowH + 80;
   const max = Math.max(...opts.bars.map((b) => b.parts.reduce((a, v) => a + v, 0)));
   const x0 = labelW;
