@@ -41,8 +41,19 @@ async function gpuObject(options: AdapterOptions): Promise<GPU> {
   } catch (e) {
     throw new UnsupportedError('webgpu', 'the webgpu runtime', `the 'webgpu' package (Dawn for Node) did not load: ${(e as Error).message}`);
   }
-  return mod.create([...(options.dawnOptions ?? [])]);
+  // One Dawn instance per set of options for the life of the process: an instance that is
+  // garbage-collected while another one's device runs crashes Dawn (seen as a pthread mutex
+  // assertion at random points when runtimes were created and disposed in turn).
+  const key = JSON.stringify(options.dawnOptions ?? []);
+  let gpu = dawnInstances.get(key);
+  if (!gpu) {
+    gpu = mod.create([...(options.dawnOptions ?? [])]);
+    dawnInstances.set(key, gpu);
+  }
+  return gpu;
 }
+
+const dawnInstances = new Map<string, GPU>();
 
 /** Node keeps no handle open while a Dawn promise is pending; hold a timer so the process waits. */
 let pendingCount = 0;
