@@ -4,8 +4,7 @@
  * time, GB/s, GFLOP/s and the fraction of the runtime's own measured copy bandwidth.
  */
 import { bindingElements, getKernel, type Runtime, type Tensor } from '@kvant/abi';
-import { caseInputs, compareOutput } from '@kvant/conformance';
-import { referenceKernels } from '@kvant/reference';
+import { caseInputs, checkCase, describeFailure } from '@kvant/conformance';
 import { Bench } from 'tinybench';
 import type { KernelBench } from './suites';
 
@@ -43,23 +42,10 @@ function setup(rt: Runtime, b: KernelBench) {
   return { spec, inputs, tensors };
 }
 
-async function validate(rt: Runtime, b: KernelBench, s: ReturnType<typeof setup>): Promise<void> {
-  rt.dispatch(b.kernel, s.tensors, b.params);
-  await rt.flush();
-  const want: Record<string, Uint8Array> = {};
-  for (const binding of s.spec.bindings) {
-    want[binding.name] = binding.access === 'write' ? new Uint8Array(s.tensors[binding.name].byteLength) : s.inputs[binding.name].slice();
-  }
-  referenceKernels[b.kernel].run(b.params, want);
-  for (const binding of s.spec.bindings) {
-    if (binding.access === 'read') continue;
-    const tol = s.spec.tolerance[binding.name];
-    const count = tol.kind === 'codes' && tol.packing === 'nibble' ? b.params.n : bindingElements(s.spec, binding, b.params);
-    const got = await rt.read(s.tensors[binding.name]);
-    const ambiguous = tol.kind === 'codes' ? referenceKernels[b.kernel].ambiguous?.(b.params, s.inputs, binding.name, tol.midpointEps) : undefined;
-    const cmp = compareOutput(tol, binding.dtype, count, got, want[binding.name], ambiguous, rt.info().details?.approximateDivision === true);
-    if (cmp.mismatches) throw new Error(`${rt.name} ${b.name}: output ${binding.name} differs from the reference in ${cmp.mismatches} elements; not timing a wrong kernel`);
-  }
+/** Validate through the conformance runner (the one harness): a wrong kernel is never timed. */
+async function validate(rt: Runtime, b: KernelBench): Promise<void> {
+  const r = await checkCase(rt, { kernel: b.kernel, name: b.name, params: b.params, inputs: b.inputs, seed: 42 });
+  if (r.status !== 'pass') throw new Error(`${describeFailure(r)}; not timing a wrong kernel`);
 }
 
 /** Benchmark every entry on one runtime. The first entry must be the copy benchmark. */
@@ -69,7 +55,7 @@ export async function runBenches(rt: Runtime, benches: readonly KernelBench[], o
   for (const b of benches) {
     const s = setup(rt, b);
     try {
-      await validate(rt, b, s);
+      await validate(rt, b);
       const bench = new Bench({ time: options.timeMs ?? 400, warmupTime: 50, iterations: 5 });
       bench.add(b.name, async () => {
         rt.dispatch(b.kernel, s.tensors, b.params);

@@ -2,7 +2,7 @@
  * Seeded input generators. A case names a generator and its options (data), never an array, so
  * every runtime and every run sees the same inputs.
  */
-import { randn, rng } from '@kvant/reference';
+import { nearestCode, randn, rng } from '@kvant/reference';
 import { type AnyTypedArray, DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, FP4_CODE, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS } from '@kvant/abi';
 
 /** The exact midpoints between sorted FP4 magnitudes (x 12: 0.03125, 1.03125, 2.5, 3.5, 5, 7, 10). */
@@ -12,8 +12,60 @@ export { randn, rng };
 
 /** An input generator, as data. */
 export type Gen =
-  | { readonly gen: 'randn'; readonly std?: number }
+  /** Standard normal times `std`; `abs` takes magnitudes (for unsigned codes, absmax-like inputs). */
+  | { readonly gen: 'randn'; readonly std?: number; readonly abs?: boolean }
+  /** Every element the same value (NaN allowed: a write-only-looking C that must not be read). */
+  | { readonly gen: 'const'; readonly value: number }
+  /** The listed values, repeated (for small hand-made inputs: ties, overflow, signed zeros). */
+  | { readonly gen: 'cycle'; readonly values: readonly number[] }
+  /** randn with NaN, +-Inf, +0 and -0 sprinkled in (about 1%, 0.5%, 0.5%, 1%, 0.5%). */
+  | { readonly gen: 'awkward' }
+  /**
+   * Blocks of 64 of six kinds in turn: plain; specials (NaN, +-Inf, +-0, subnormals, 3.4e38)
+   * every fifth element; all subnormal; huge (x 1e38); all zero; NaN and -0 alternating.
+   */
+  | { readonly gen: 'edge_blocks' }
+  /**
+   * Absmax-like statistics: mostly uniform in [0, 3), with NaN, +Inf, -Inf, +0, -0, subnormals
+   * (1e-45, 1e-40) and the largest f32 mixed in, so dequantizations meet every special scale.
+   */
+  | { readonly gen: 'absmax_edge' }
+  /**
+   * For linear quantization with an exact scale: per group of `group`, the first element is
+   * qmax * 2^exp (so amax / qmax, and (hi - lo) / qmax with all values >= 0, is exactly 2^exp),
+   * the rest are (j + 0.5) * 2^exp for integers j in [0, qmax): every x / scale is a tie.
+   */
+  | { readonly gen: 'linear_halfway'; readonly group: number; readonly qmax: number; readonly exp: number }
+  /**
+   * Decision thresholds times an absmax that is not a power of two (a copy of `absmax` leads each
+   * block): the scaled values land within an ulp or two of the thresholds, so they are ambiguous
+   * for a runtime with approximate arithmetic — the cases that exercise the ambiguity budget.
+   */
+  | { readonly gen: 'scaled_thresholds'; readonly table: 'nf4' | 'fp4' | 'dynamic_signed'; readonly blocksize: number; readonly absmax: number }
+  /** Exactly on the 255 midpoints of a 256-entry code table, with a 1.0 first in each block (absmax 1). */
+  | { readonly gen: 'code_midpoints'; readonly table: 'dynamic_signed' | 'dynamic_unsigned'; readonly blocksize: number }
   | { readonly gen: 'uniform'; readonly lo: number; readonly hi: number }
+  /** randn times a scale drawn per element from `scales` (huge and tiny gradients side by side). */
+  | { readonly gen: 'mixed_scales'; readonly scales: readonly number[] }
+  /**
+   * One part of f32 Adam states built from a simulated history: `steps` randn gradients (times
+   * `std`) drawn from `stream`, m = 0.9 m + 0.1 g, v = 0.999 v + 0.001 g^2. Bindings that name the
+   * same stream get consistent m and v (|m| / sqrt(v) bounded, as in a real run).
+   */
+  | { readonly gen: 'adam_state'; readonly part: 'm' | 'v'; readonly stream: number; readonly steps: number; readonly std?: number }
+  /**
+   * One part of 8-bit blockwise Adam states (blocks of 256) of `elements` elements: the history of
+   * `adam_state`, then m quantized with the signed dynamic map and v with the
+   * unsigned one, each as q = nearest(code, x / absmax). Parts of the same stream agree.
+   */
+  | {
+      readonly gen: 'adam8_state';
+      readonly part: 'm_q' | 'v_q' | 'm_absmax' | 'v_absmax';
+      readonly elements: number;
+      readonly stream: number;
+      readonly steps: number;
+      readonly std?: number;
+    }
   /** randn with every `every`-th block of `blocksize` elements set to zero. */
   | { readonly gen: 'zero_blocks'; readonly blocksize: number; readonly every: number }
   /** A mixture of huge (1e30), tiny (1e-30), subnormal and ordinary magnitudes of both signs. */
@@ -42,8 +94,76 @@ const TABLES = { nf4: NF4_CODE, fp4: FP4_CODE, dynamic_signed: DYNAMIC_MAP_SIGNE
 export function generate(g: Gen, n: number, seed: number): AnyTypedArray {
   const r = rng(seed ^ 0x9e3779b9);
   switch (g.gen) {
-    case 'randn':
-      return randn(n, seed, g.std ?? 1);
+    case 'randn': {
+      const x = randn(n, seed, g.std ?? 1);
+      return g.abs ? x.map(Math.abs) : x;
+    }
+    case 'const':
+      return new Float32Array(n).fill(g.value);
+    case 'cycle':
+      return Float32Array.from({ length: n }, (_, i) => g.values[i % g.values.length]);
+    case 'awkward': {
+      const x = randn(n, seed);
+      for (let i = 0; i < n; i++) {
+        const u = r();
+        if (u < 0.01) x[i] = Number.NaN;
+        else if (u < 0.015) x[i] = Number.POSITIVE_INFINITY;
+        else if (u < 0.02) x[i] = Number.NEGATIVE_INFINITY;
+        else if (u < 0.03) x[i] = 0;
+        else if (u < 0.035) x[i] = -0;
+      }
+      return x;
+    }
+    case 'edge_blocks': {
+      const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0, 1e-45, -1e-45, 1e-40, -3e-39, 1.2e-38, 3.4e38, -3.4e38, 1e30, -1e-30];
+      const x = randn(n, seed);
+      for (let i = 0; i < n; i++) {
+        const blk = Math.floor(i / 64) % 6;
+        if (blk === 1 && i % 5 === 0) x[i] = specials[(i / 5) % specials.length];
+        else if (blk === 2) x[i] = x[i] * 1e-41;
+        else if (blk === 3) x[i] = x[i] * 1e38;
+        else if (blk === 4) x[i] = 0;
+        else if (blk === 5) x[i] = i % 2 ? Number.NaN : -0;
+      }
+      return x;
+    }
+    case 'absmax_edge': {
+      const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0, 1e-45, 1e-40, 3.4028234663852886e38];
+      return Float32Array.from({ length: n }, (_, i) => (i % 3 === 1 ? specials[Math.floor(i / 3) % specials.length] : 3 * r()));
+    }
+    case 'linear_halfway': {
+      const unit = 2 ** g.exp;
+      return Float32Array.from({ length: n }, (_, i) => (i % g.group === 0 ? g.qmax * unit : (Math.floor(r() * g.qmax) + 0.5) * unit));
+    }
+    case 'scaled_thresholds': {
+      const pool =
+        g.table === 'nf4'
+          ? Array.from(NF4_THRESHOLDS)
+          : g.table === 'fp4'
+            ? Array.from(FP4_THRESHOLDS).flatMap((t) => [t, -t])
+            : Array.from({ length: 255 }, (_, i) => Math.fround(Math.fround(DYNAMIC_MAP_SIGNED[i] + DYNAMIC_MAP_SIGNED[i + 1]) * 0.5));
+      return Float32Array.from({ length: n }, (_, i) => (i % g.blocksize === 0 ? g.absmax : Math.fround(g.absmax * pool[Math.floor(r() * pool.length)])));
+    }
+    case 'code_midpoints': {
+      const t = TABLES[g.table];
+      const mids = Array.from({ length: 255 }, (_, i) => Math.fround(Math.fround(t[i] + t[i + 1]) * 0.5));
+      return Float32Array.from({ length: n }, (_, i) => (i % g.blocksize === 0 ? 1 : mids[(i - Math.floor(i / g.blocksize)) % 255]));
+    }
+    case 'mixed_scales': {
+      const x = randn(n, seed);
+      for (let i = 0; i < n; i++) x[i] *= g.scales[Math.floor(r() * g.scales.length)];
+      return x;
+    }
+    case 'adam_state':
+      return adamHistory(n, g.stream, g.steps, g.std ?? 1)[g.part];
+    case 'adam8_state': {
+      const { m, v } = adamHistory(g.elements, g.stream, g.steps, g.std ?? 1);
+      const isM = g.part === 'm_q' || g.part === 'm_absmax';
+      const { q, absmax } = quantize8(isM ? m : v, isM ? DYNAMIC_MAP_SIGNED : DYNAMIC_MAP_UNSIGNED);
+      const out = g.part.endsWith('absmax') ? absmax : q;
+      if (out.length < n) throw new Error(`adam8_state ${g.part}: ${out.length} values for ${n} requested (elements too small)`);
+      return out.slice(0, n);
+    }
     case 'uniform':
       return Float32Array.from({ length: n }, () => g.lo + (g.hi - g.lo) * r());
     case 'zero_blocks': {
@@ -88,4 +208,33 @@ export function generate(g: Gen, n: number, seed: number): AnyTypedArray {
       return t.slice(0, n);
     }
   }
+}
+
+/** f32 Adam states after `steps` seeded randn gradients (the `adam_state` generators). */
+function adamHistory(n: number, stream: number, steps: number, std: number): { m: Float32Array; v: Float32Array } {
+  const m = new Float32Array(n);
+  const v = new Float32Array(n);
+  for (let t = 0; t < steps; t++) {
+    const g = randn(n, stream * 7919 + t, std);
+    for (let i = 0; i < n; i++) {
+      m[i] = 0.9 * m[i] + 0.1 * g[i];
+      v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
+    }
+  }
+  return { m, v };
+}
+
+/** Blockwise (256) 8-bit codes and absmax of values, as the 8-bit optimizer stores its states. */
+function quantize8(x: Float32Array, table: Float32Array): { q: Uint8Array; absmax: Float32Array } {
+  const blocks = Math.ceil(x.length / 256);
+  const q = new Uint8Array(x.length);
+  const absmax = new Float32Array(blocks);
+  for (let b = 0; b < blocks; b++) {
+    const end = Math.min(x.length, (b + 1) * 256);
+    let a = 0;
+    for (let i = b * 256; i < end; i++) a = Math.max(a, Math.abs(x[i]));
+    absmax[b] = a;
+    for (let i = b * 256; i < end; i++) q[i] = nearestCode(table, a > 0 ? Math.fround(x[i] / a) : 0);
+  }
+  return { q, absmax };
 }

@@ -27,6 +27,12 @@ export interface Tensor {
 export interface RuntimeInfo {
   readonly name: RuntimeName;
   readonly description: string;
+  /**
+   * Kernel ids whose arithmetic on this runtime is not IEEE f32 (approximate division or square
+   * root). The conformance suite holds them to the spec's `approximate` tolerances; every other
+   * kernel must match the reference as `tolerance` says. Absent or empty: all exact.
+   */
+  readonly approximate?: readonly string[];
   readonly details?: Readonly<Record<string, unknown>>;
 }
 

@@ -28,6 +28,13 @@ export interface BindingSpec {
   readonly access: Access;
   /** What it holds, including its byte layout when elements are packed. */
   readonly doc: string;
+  /**
+   * Working memory: the caller allocates it (its shape gives the size) and the kernel may read and
+   * write it freely; its contents on entry and on exit are unspecified. A scratch binding has
+   * access `readwrite` and no tolerance; the conformance suite fills it with junk (not case data)
+   * and never compares it.
+   */
+  readonly scratch?: boolean;
 }
 
 export type Params = Readonly<Record<string, number>>;
@@ -43,17 +50,30 @@ export interface Precondition {
 
 /**
  * How an output is compared with the reference and between runtimes.
- * - `exact`: bytes equal.
- * - `close`: |got - want| <= maxAbs + maxRel * |want|, NaN equals NaN, elementwise on f32.
- * - `codes`: integer codes equal, except elements the reference marks ambiguous (their scaled
- *   value lies within `midpointEps` of a decision threshold); those may differ by one code.
- *   `packing` says how elements sit in bytes (one per byte, or two per byte, even element high).
+ * - `exact`: bits equal per element (-0 differs from +0; NaN payloads agree unless `nan: 'any'`). The default wherever
+ *   every runtime computes the same f32 operations in the same order.
+ * - `close`: |got - want| <= maxAbs + maxRel * |want|, NaN equals NaN, elementwise on f32. Only where
+ *   the arithmetic really differs (a runtime's approximate division or square root), with the
+ *   tightest bound that holds.
+ * - `codes`: integer codes equal. On a runtime that declares the kernel approximate
+ *   (`RuntimeInfo.approximate`), an element that the reference proves ambiguous (its scaled value
+ *   lies within `midpointEps` of a decision threshold, relative to the spacing of the codes there)
+ *   may be one code away, for at most `ambiguousBudget` elements per case. `packing` says how
+ *   elements sit in bytes (one per byte, or two per byte, even element high).
  * - `nmse`: normalized mean squared error sum((got-want)^2)/sum(want^2) <= max.
  */
 export type Tolerance =
-  | { readonly kind: 'exact' }
+  | {
+      readonly kind: 'exact';
+      /**
+       * 'bits' (the default): NaN payloads must agree too. 'any': any NaN stands for any NaN, for
+       * outputs where IEEE leaves the payload of an arithmetic NaN open (GPUs return a canonical
+       * NaN, x86 the input's payload or 0xffc00000); every other bit, the sign of zero included, must agree.
+       */
+      readonly nan?: 'bits' | 'any';
+    }
   | { readonly kind: 'close'; readonly maxAbs: number; readonly maxRel: number }
-  | { readonly kind: 'codes'; readonly midpointEps: number; readonly packing: 'byte' | 'nibble' }
+  | { readonly kind: 'codes'; readonly midpointEps: number; readonly packing: 'byte' | 'nibble'; readonly ambiguousBudget: number }
   | { readonly kind: 'nmse'; readonly max: number };
 
 export interface Cost {
@@ -76,8 +96,15 @@ export interface KernelSpec {
   readonly derived: Readonly<Record<string, (p: Params) => number>>;
   readonly bindings: readonly BindingSpec[];
   readonly preconditions: readonly Precondition[];
-  /** Tolerance for every binding the kernel writes. */
+  /** Tolerance for every binding the kernel writes (scratch excepted), on a runtime with IEEE f32 arithmetic. */
   readonly tolerance: Readonly<Record<string, Tolerance>>;
+  /**
+   * Tolerances that replace `tolerance` for some outputs on a runtime that declares this kernel
+   * approximate (`RuntimeInfo.approximate` lists its id: WGSL's division and square root may be
+   * 2.5 ulp off). Outputs not named here keep `tolerance`; a runtime that does not list the
+   * kernel is held to `tolerance` alone.
+   */
+  readonly approximate?: Readonly<Record<string, Tolerance>>;
   readonly cost: (p: Params) => Cost;
 }
 
@@ -120,8 +147,12 @@ export function defineKernel(spec: KernelSpec): KernelSpec {
     }
   }
   for (const b of spec.bindings) {
-    const writes = b.access !== 'read';
-    if (writes !== b.name in spec.tolerance) fail(`binding ${b.name}: a tolerance is required exactly for written bindings`);
+    if (b.scratch && b.access !== 'readwrite') fail(`binding ${b.name}: a scratch binding has access readwrite`);
+    const compared = b.access !== 'read' && !b.scratch;
+    if (compared !== b.name in spec.tolerance) fail(`binding ${b.name}: a tolerance is required exactly for written, non-scratch bindings`);
+  }
+  for (const name of Object.keys(spec.approximate ?? {})) {
+    if (!(name in spec.tolerance)) fail(`approximate tolerance for ${name}, which is not a written binding`);
   }
   for (const c of spec.preconditions) {
     if (!spec.params.some((p) => p.name === c.param)) fail(`precondition names unknown param ${c.param}`);

@@ -2,7 +2,7 @@
  * Reference implementations of the `quant` family: readable, one element at a time, f32
  * arithmetic made explicit with Math.fround. They define the kernels (packages/abi/src/kernels/quant.ts).
  */
-import { FP4_MAGNITUDE_CODES, FP4_THRESHOLDS, NF4_THRESHOLDS, type Params } from '@kvant/abi';
+import { FP4_CODE, FP4_MAGNITUDE_CODES, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS, type Params } from '@kvant/abi';
 import { type Buffers, f32View, i32View, type ReferenceKernels } from './buffers';
 
 const f = Math.fround;
@@ -53,32 +53,58 @@ export function getNibble(packed: Uint8Array, i: number): number {
   return i & 1 ? byte & 15 : byte >> 4;
 }
 
-/** The scaled values x * (1 / absmax) of a 4-bit quantization, for ambiguity checks. */
-function scaled4bit(p: Params, b: Buffers): Float32Array {
+/**
+ * The scaled values (x - offset) * (1 / absmax) of a blockwise quantization, for ambiguity checks.
+ * A block whose absmax is a power of two has an exact reciprocal, so its scaled values are exact
+ * on every runtime: they come back as NaN, which is near no threshold (never ambiguous).
+ */
+function scaledBlockwise(p: Params, b: Buffers, offset = 0): Float32Array {
   const x = f32View(b.x);
   const out = new Float32Array(p.n);
   for (let blk = 0; blk * p.blocksize < p.n; blk++) {
     const start = blk * p.blocksize;
     const end = Math.min(p.n, start + p.blocksize);
-    const inv = f(1 / absmaxOf(x, start, end));
-    for (let i = start; i < end; i++) out[i] = f(x[i] * inv);
+    const amax = absmaxOf(x, start, end, offset);
+    const inv = f(1 / amax);
+    for (let i = start; i < end; i++) out[i] = isPowerOfTwo(amax) ? Number.NaN : f(f(x[i] - offset) * inv);
   }
   return out;
 }
 
-/** Mask of elements whose value lies within eps of any threshold. */
-function nearThresholds(values: Float32Array, thresholds: ArrayLike<number>, eps: number, abs = false): Uint8Array {
+/**
+ * Mask of elements whose value lies within eps of a threshold, relative to the spacing of the two
+ * codes that threshold separates (`spacing[k]`): near 0 the dynamic map's codes are far closer
+ * together than near 1, so an absolute epsilon would be too wide there and too narrow elsewhere.
+ */
+function nearThresholds(values: Float32Array, thresholds: ArrayLike<number>, spacing: ArrayLike<number>, eps: number, abs = false): Uint8Array {
   const mask = new Uint8Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = abs ? Math.abs(values[i]) : values[i];
     for (let k = 0; k < thresholds.length; k++) {
-      if (Math.abs(v - thresholds[k]) <= eps * Math.max(1, Math.abs(thresholds[k]))) {
+      if (Math.abs(v - thresholds[k]) <= eps * spacing[k]) {
         mask[i] = 1;
         break;
       }
     }
   }
   return mask;
+}
+
+/** Gaps between consecutive sorted codes: the spacing around each midpoint between them. */
+function gaps(sorted: ArrayLike<number>): Float64Array {
+  const g = new Float64Array(sorted.length - 1);
+  for (let i = 0; i + 1 < sorted.length; i++) g[i] = sorted[i + 1] - sorted[i];
+  return g;
+}
+
+const NF4_SPACING = gaps(NF4_CODE);
+const FP4_SPACING = gaps([...new Set(Array.from(FP4_CODE, Math.abs))].sort((a, b) => a - b));
+
+/** A positive power of two (x / scale is then exact, so no runtime can round it the other way). */
+function isPowerOfTwo(x: number): boolean {
+  if (!(x > 0) || !Number.isFinite(x)) return false;
+  const e = Math.floor(Math.log2(x));
+  return x === 2 ** e || x === 2 ** (e + 1);
 }
 
 function quantize4bit(codeOf: (s: number) => number) {
@@ -180,7 +206,8 @@ export const quantKernels: ReferenceKernels = {
         const start = g * p.group;
         const end = Math.min(p.n, start + p.group);
         const { scale } = linearStats(x, start, end, p.bits, p.symmetric === 1);
-        if (scale === 0) continue;
+        // No nonzero element, or an exact scale: every quotient is exact, nothing is ambiguous.
+        if (scale === 0 || isPowerOfTwo(scale)) continue;
         const nearHalf = (v: number) => Math.abs(Math.abs(v % 1) - 0.5) <= eps * Math.max(1, Math.abs(v));
         if (output === 'zero') {
           let lo = 0;
@@ -213,15 +240,15 @@ export const quantKernels: ReferenceKernels = {
 
   'quant.nf4_quantize': {
     run: quantize4bit(nf4Code),
-    ambiguous: (p, b, _output, eps) => nearThresholds(scaled4bit(p, b), NF4_THRESHOLDS, eps),
+    ambiguous: (p, b, _output, eps) => nearThresholds(scaledBlockwise(p, b), NF4_THRESHOLDS, NF4_SPACING, eps),
   },
 
   'quant.fp4_quantize': {
     run: quantize4bit(fp4Code),
     ambiguous: (p, b, _output, eps) => {
-      const s = scaled4bit(p, b);
-      const mask = nearThresholds(s, FP4_THRESHOLDS, eps, true);
-      for (let i = 0; i < s.length; i++) if (Math.abs(s[i]) <= eps) mask[i] = 1; // the sign of a tiny value
+      const s = scaledBlockwise(p, b);
+      const mask = nearThresholds(s, FP4_THRESHOLDS, FP4_SPACING, eps, true);
+      for (let i = 0; i < s.length; i++) if (Math.abs(s[i]) <= eps * FP4_SPACING[0]) mask[i] = 1; // the sign of a tiny value
       return mask;
     },
   },
@@ -257,17 +284,9 @@ export const quantKernels: ReferenceKernels = {
       }
     },
     ambiguous: (p, b, _output, eps) => {
-      const x = f32View(b.x);
       const code = f32View(b.code).subarray(0, 256);
-      const offset = f(p.offset);
-      const s = new Float32Array(p.n);
-      for (let blk = 0; blk * p.blocksize < p.n; blk++) {
-        const start = blk * p.blocksize;
-        const end = Math.min(p.n, start + p.blocksize);
-        const inv = f(1 / absmaxOf(x, start, end, offset));
-        for (let i = start; i < end; i++) s[i] = f(f(x[i] - offset) * inv);
-      }
-      return nearThresholds(s, midpointsOf(code), eps);
+      const s = scaledBlockwise(p, b, f(p.offset));
+      return nearThresholds(s, midpointsOf(code), gaps(code), eps);
     },
   },
 

@@ -4,11 +4,10 @@
  * freed tensors, and a disposed runtime.
  */
 import { KernelArgumentError, NF4_CODE, PreconditionError, TensorError, UnsupportedError } from '@kvant/abi';
-import { ReferenceRuntime } from '@kvant/reference';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ALIGN, Arena } from './arena';
 import { createWasmRuntime, type WasmRuntime } from './index';
-import { randn, rng } from './test-support';
+import { randn, ReferenceRuntime, rng } from '@kvant/reference';
 
 describe('Arena', () => {
   it('hands out aligned, disjoint ranges and coalesces everything back into one free range', () => {

@@ -78,6 +78,9 @@ function hashSource(s: string): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
+/** Kernels whose WGSL uses WGSL's approximate division or square root. */
+export const APPROXIMATE_KERNELS: readonly string[] = ['quant.linear_quantize'];
+
 export class WebGpuRuntime implements Runtime {
   readonly name = 'webgpu' as const;
   private readonly buffers = new Map<number, GPUBuffer>();
@@ -149,10 +152,11 @@ export class WebGpuRuntime implements Runtime {
     return {
       name: this.name,
       description: [a.vendor, a.architecture, a.device, a.description].filter((s) => s).join(' / ') || 'unknown WebGPU adapter',
+      // WGSL's x / y may be 2.5 ulp off. Only linear_quantize divides (x / scale, amax / qmax); the
+      // 4-bit and 8-bit quantizers compute 1 / absmax exactly on the bits (lib/f32bits.wgsl).
+      approximate: APPROXIMATE_KERNELS,
       details: {
         adapter,
-        // WGSL's division may be 2.5 ulp off; the conformance suite then lets ambiguous codes move by one.
-        approximateDivision: true,
         isFallbackAdapter: (a as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
         features: { shaderF16: this.device.features.has('shader-f16'), subgroups: this.device.features.has('subgroups') },
         limits: {

@@ -33,16 +33,37 @@ export async function createRuntime(name: string, options: RuntimeOptions = {}):
   }
 }
 
-/** true when `name` can be created here, or the reason it cannot. */
-export async function runtimeAvailable(name: string, options: RuntimeOptions = {}): Promise<true | string> {
+/** What trying to start a runtime found. */
+export type RuntimeProbe =
+  | { readonly status: 'available'; readonly description: string }
+  /** Absent here: no driver, no adapter, no addon built (an UnsupportedError, with its reason). */
+  | { readonly status: 'absent'; readonly reason: string }
+  /** Present but failed while starting: a bug or a broken installation, never "not available". */
+  | { readonly status: 'crashed'; readonly error: string };
+
+/** Start and dispose `name`, and say whether it is available, absent (with the reason) or crashed (with the error). */
+export async function probeRuntime(name: string, options: RuntimeOptions = {}): Promise<RuntimeProbe> {
+  let rt: Runtime;
   try {
-    const rt = await createRuntime(name, options);
-    rt.dispose();
-    return true;
+    rt = await createRuntime(name, options);
   } catch (e) {
-    if (e instanceof UnsupportedError || e instanceof ConfigError) return e.message;
-    return e instanceof Error ? e.message : String(e);
+    if (e instanceof UnsupportedError) return { status: 'absent', reason: e.reason };
+    if (e instanceof ConfigError) throw e;
+    return { status: 'crashed', error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
   }
+  try {
+    return { status: 'available', description: rt.info().description };
+  } finally {
+    rt.dispose();
+  }
+}
+
+/** true when `name` can be created here, or the reason it is absent; a runtime that crashes while starting throws. */
+export async function runtimeAvailable(name: string, options: RuntimeOptions = {}): Promise<true | string> {
+  const p = await probeRuntime(name, options);
+  if (p.status === 'available') return true;
+  if (p.status === 'absent') return p.reason;
+  throw new Error(`${name} crashed while starting: ${p.error}`);
 }
 
 /** The runtime used when none is named. */

@@ -2,6 +2,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ReferenceRuntime } from '@kvant/reference';
+import { probeRuntime } from '@kvant/runtimes';
 import { main } from '../main';
 
 const dir = mkdtempSync(join(tmpdir(), 'kvant-conf-'));
@@ -35,14 +37,39 @@ describe('kvant conformance', () => {
     expect(readFileSync(table, 'utf8')).toMatch(/\| `quant.nf4_quantize` \| pass/);
   });
 
-  it('exits 1 when a runtime named explicitly cannot start, and says why', async () => {
-    const r = await capture(['conformance', '--runtime', 'cuda', '--kernel', 'mem.copy']);
-    expect(r.code).toBe(1);
-    expect(r.out).toMatch(/FAIL runtime cuda: .*CUDA/);
+  it('on cuda: with a GPU the kernels run and agree; without one it exits 1 and says why', async () => {
+    const probe = await probeRuntime('cuda');
+    const r = await capture(['conformance', '--runtime', 'cuda', '--runtime', 'wasm', '--kernel', 'mem.copy', '--kernel', 'quant.nf4_quantize']);
+    if (probe.status === 'available') {
+      expect(r.code, r.out).toBe(0);
+      expect(r.out).toMatch(/quant\.nf4_quantize\s+pass \(\d+\)\s+pass/);
+    } else {
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/FAIL runtime cuda: not available: .*(CUDA|driver|device)/);
+    }
   });
 
   it('rejects an unknown runtime with a typed error', async () => {
     const r = await capture(['conformance', '--runtime', 'tpu']);
     expect(r.code).toBe(1);
+  });
+
+  it('an unknown kernel, or a filter that matches nothing, is a usage error (exit 2), not an empty pass', async () => {
+    expect((await capture(['conformance', '--runtime', 'reference', '--kernel', 'quant.nope'])).code).toBe(2);
+    expect((await capture(['conformance', '--runtime', 'reference', '--filter', 'no such case'])).code).toBe(2);
+  });
+
+  it('an unsupported kernel fails the run unless --allow-unsupported', async () => {
+    const original = ReferenceRuntime.prototype.supports;
+    ReferenceRuntime.prototype.supports = (id: string) => (id === 'mem.copy' ? 'not here (test)' : true);
+    try {
+      const failing = await capture(['conformance', '--runtime', 'reference', '--kernel', 'mem.copy', '--quiet']);
+      expect(failing.code).toBe(1);
+      expect(failing.out).toMatch(/FAIL mem\.copy .*unsupported: not here/);
+      const allowed = await capture(['conformance', '--runtime', 'reference', '--kernel', 'mem.copy', '--quiet', '--allow-unsupported']);
+      expect(allowed.code).toBe(0);
+    } finally {
+      ReferenceRuntime.prototype.supports = original;
+    }
   });
 });

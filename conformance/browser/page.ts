@@ -4,15 +4,15 @@
  * result in `window.__kvantResult` for the headless-Chromium test.
  */
 import { KERNELS, type Runtime } from '@kvant/abi';
-import { type CaseResult, runConformance, summarize } from '@kvant/conformance';
 import { createWasmRuntime } from '@kvant/runtime-wasm';
-import { createWebGpuRuntime } from '../src/index';
+import { createWebGpuRuntime } from '@kvant/runtime-webgpu';
+import { type CaseResult, runConformance, summarize } from '../src/index';
 
 export interface PageResult {
   readonly adapter: string;
   /** kernel -> runtime -> pass | fail | unsupported | unavailable */
   readonly table: Record<string, Record<string, string>>;
-  readonly ambiguousDiffs: number;
+  readonly exempt: number;
   /** Ambiguous elements that differed, per runtime. */
   readonly ambiguousByRuntime: Record<string, number>;
   /** Ambiguous elements that differed, per `runtime kernel` (only nonzero entries). */
@@ -45,22 +45,22 @@ async function main(): Promise<PageResult> {
     for (const n of names) table[k.id][n] = cells.get(k.id)?.get(n)?.status ?? (n in unavailable ? 'unavailable' : 'not run');
   }
   const failures = results.filter((r) => r.status === 'fail').map((r) => `${r.kernel} [${r.case}] on ${r.runtime}: ${r.error ?? JSON.stringify(r.outputs)}`);
-  const ambiguousDiffs = results.reduce((s, r) => s + r.outputs.reduce((t, o) => t + o.ambiguousDiffs, 0), 0);
+  const exempt = results.reduce((s, r) => s + r.outputs.reduce((t, o) => t + o.exempt, 0), 0);
   const ambiguousByRuntime: Record<string, number> = {};
-  for (const r of results) ambiguousByRuntime[r.runtime] = (ambiguousByRuntime[r.runtime] ?? 0) + r.outputs.reduce((t, o) => t + o.ambiguousDiffs, 0);
+  for (const r of results) ambiguousByRuntime[r.runtime] = (ambiguousByRuntime[r.runtime] ?? 0) + r.outputs.reduce((t, o) => t + o.exempt, 0);
   const ambiguousByKernel: Record<string, number> = {};
   for (const r of results) {
-    const d = r.outputs.reduce((t, o) => t + o.ambiguousDiffs, 0);
+    const d = r.outputs.reduce((t, o) => t + o.exempt, 0);
     if (d > 0) ambiguousByKernel[`${r.runtime} ${r.kernel}`] = (ambiguousByKernel[`${r.runtime} ${r.kernel}`] ?? 0) + d;
   }
   const adapter = webgpu ? webgpu.info().description : `none (${unavailable.webgpu})`;
   for (const rt of runtimes) rt.dispose();
-  return { adapter, table, ambiguousDiffs, ambiguousByRuntime, ambiguousByKernel, failures };
+  return { adapter, table, exempt, ambiguousByRuntime, ambiguousByKernel, failures };
 }
 
 function render(r: PageResult): void {
   const status = document.getElementById('status')!;
-  status.textContent = r.error ? `error: ${r.error}` : `adapter: ${r.adapter}; ambiguous elements that differed: ${r.ambiguousDiffs}; failures: ${r.failures.length}`;
+  status.textContent = r.error ? `error: ${r.error}` : `adapter: ${r.adapter}; ambiguous elements that differed: ${r.exempt}; failures: ${r.failures.length}`;
   const rows = Object.entries(r.table).map(
     ([k, cells]) => `<tr><td>${k}</td>${Object.values(cells).map((s) => `<td class="${s}">${s}</td>`).join('')}</tr>`,
   );
@@ -73,7 +73,7 @@ main().then(
     render(r);
   },
   (e: unknown) => {
-    const r: PageResult = { adapter: '', table: {}, ambiguousDiffs: 0, ambiguousByRuntime: {}, ambiguousByKernel: {}, failures: [], error: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) };
+    const r: PageResult = { adapter: '', table: {}, exempt: 0, ambiguousByRuntime: {}, ambiguousByKernel: {}, failures: [], error: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) };
     (window as unknown as { __kvantResult: PageResult }).__kvantResult = r;
     render(r);
   },

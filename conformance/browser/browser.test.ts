@@ -10,8 +10,8 @@ import { extname, join, normalize } from 'node:path';
 import { KERNELS } from '@kvant/abi';
 import { chromium } from 'playwright-core';
 import { afterAll, expect, it } from 'vitest';
-import { buildBrowserPage } from '../browser/build';
-import type { PageResult } from '../browser/page';
+import { buildBrowserPage } from './build';
+import type { PageResult } from './page';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };

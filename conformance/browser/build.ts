@@ -1,7 +1,7 @@
 /**
  * Bundle the browser page (browser/page.ts -> browser/dist/page.js) with esbuild. The `webgpu`
  * package (Dawn for Node) and node: modules are only reached on Node code paths, so they stay
- * external. Run: `pnpm --filter @kvant/runtime-webgpu run build:browser`, then serve browser/.
+ * external. Run: `pnpm --filter @kvant/conformance run build:browser`, then serve browser/.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
