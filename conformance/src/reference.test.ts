@@ -1,8 +1,8 @@
-import { KERNELS, type Params, type Tensor } from '@kvant/abi';
+import { getKernel, KERNELS, type Params, type Tensor } from '@kvant/abi';
 import { ReferenceRuntime } from '@kvant/reference';
 import { describe, expect, it } from 'vitest';
 import { CASES } from './cases/index';
-import { describeFailure, runConformance } from './runner';
+import { caseInputs, describeFailure, runConformance } from './runner';
 
 describe('conformance cases', () => {
   it('cover every kernel with several cases', () => {
@@ -15,6 +15,35 @@ describe('conformance cases', () => {
       const key = `${c.kernel} ${c.name}`;
       expect(seen.has(key), key).toBe(false);
       seen.add(key);
+    }
+  });
+
+  it('that claim values exactly on thresholds really have an exact scale: absmax 1 in every block, every value a threshold', () => {
+    const exactCases = CASES.filter((c) => Object.values(c.inputs).some((g) => ['nf4_thresholds', 'fp4_thresholds', 'code_midpoints'].includes(g.gen)));
+    expect(exactCases.length).toBeGreaterThanOrEqual(5);
+    for (const c of exactCases) {
+      const x = new Float32Array(caseInputs(getKernel(c.kernel), c).x.buffer.slice(0));
+      const bs = c.params.blocksize;
+      for (let start = 0; start < x.length; start += bs) {
+        let amax = 0;
+        for (let i = start; i < Math.min(x.length, start + bs); i++) amax = Math.max(amax, Math.abs(x[i]));
+        expect(amax, `${c.kernel} [${c.name}] block at ${start}`).toBe(1);
+      }
+    }
+  });
+
+  it('of linear ties have a power-of-two scale, and every other value is a tie', () => {
+    const ties = CASES.filter((c) => Object.values(c.inputs).some((g) => g.gen === 'linear_halfway'));
+    expect(ties.length).toBeGreaterThanOrEqual(10);
+    for (const c of ties) {
+      const g = c.inputs.x;
+      if (g.gen !== 'linear_halfway') throw new Error('unreachable');
+      const x = new Float32Array(caseInputs(getKernel(c.kernel), c).x.buffer.slice(0));
+      for (let i = 0; i < x.length; i++) {
+        const q = x[i] / 2 ** g.exp;
+        if (i % g.group === 0) expect(q).toBe(g.qmax);
+        else expect(q % 1, `${c.name} element ${i}`).toBe(0.5);
+      }
     }
   });
 
