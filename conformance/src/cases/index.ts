@@ -1,4 +1,6 @@
+import { linalgCases } from './linalg';
 import { memCases } from './mem';
+import { optimCases } from './optim';
 import { quantCases } from './quant';
 import { quantEdgeCases } from './quant-edges';
 import type { Case } from './types';
@@ -6,4 +8,4 @@ import type { Case } from './types';
 export type { Case } from './types';
 
 /** Every conformance case. */
-export const CASES: readonly Case[] = [...memCases, ...quantCases, ...quantEdgeCases];
+export const CASES: readonly Case[] = [...memCases, ...quantCases, ...quantEdgeCases, ...linalgCases, ...optimCases];

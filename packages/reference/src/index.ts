@@ -4,6 +4,8 @@
 export * from './buffers';
 export { referenceKernels } from './kernels';
 export { fp4Code, getNibble, nearestCode, nf4Code, roundHalfEven, setNibble, absmaxOf } from './quant';
+export { dropoutDraws, mulhi32, philox4x32, treeReduce } from './linalg';
+export { lerpF32 } from './optim';
 export { ReferenceRuntime } from './runtime';
 
 import { ReferenceRuntime } from './runtime';

@@ -1,6 +1,8 @@
 import type { ReferenceKernels } from './buffers';
+import { linalgKernels } from './linalg';
 import { memKernels } from './mem';
+import { optimKernels } from './optim';
 import { quantKernels } from './quant';
 
 /** Every reference kernel by id. */
-export const referenceKernels: ReferenceKernels = { ...memKernels, ...quantKernels };
+export const referenceKernels: ReferenceKernels = { ...memKernels, ...quantKernels, ...linalgKernels, ...optimKernels };

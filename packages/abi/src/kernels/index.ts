@@ -1,13 +1,17 @@
 import { KernelArgumentError } from '../errors';
 import type { KernelSpec } from '../spec';
+import { LINALG_KERNELS } from './linalg';
 import { MEM_KERNELS } from './mem';
+import { OPTIM_KERNELS } from './optim';
 import { QUANT_KERNELS } from './quant';
 
+export * from './linalg';
 export * from './mem';
+export * from './optim';
 export * from './quant';
 
 /** Every kernel spec, in a stable order. */
-export const KERNELS: readonly KernelSpec[] = [...MEM_KERNELS, ...QUANT_KERNELS];
+export const KERNELS: readonly KernelSpec[] = [...MEM_KERNELS, ...QUANT_KERNELS, ...LINALG_KERNELS, ...OPTIM_KERNELS];
 
 const byId = new Map(KERNELS.map((k) => [k.id, k]));
 
