@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { memoryCommand, quantizeCommand } from '@kvant/cli';
-import { generateExampleModel } from '@kvant/model';
+import { generateExampleModel } from '@kvant/formats';
 
 const root = join(import.meta.dirname, '..');
 const model = join(root, '.cache', 'example-model');

@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { KvantError } from '@kvant/abi';
-import { generateExampleModel } from '@kvant/model';
+import { generateExampleModel } from '@kvant/formats';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -1,43 +1,88 @@
 /**
- * The benchmark command: `pnpm bench [--runtime R]... [--n N] [--time MS] [--json FILE]`.
+ * The benchmark command: `pnpm bench [--runtime R]... [--n N] [--time MS] [--json] [--json-out FILE]`.
  * Runs the quant kernels on each runtime, with GB/s and the fraction of that runtime's copy
  * bandwidth, and runtime-vs-runtime ratios from one run. Results are JSON with a machine
  * description (bench/results/ holds committed runs). Also run by the portable kit.
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Runtime, UnsupportedError } from '@kvant/abi';
+import { KvantError, RUNTIME_NAMES, type Runtime, UnsupportedError } from '@kvant/abi';
+import { writeFileAtomic } from '@kvant/formats';
 import { createRuntime } from '@kvant/runtimes';
 import { describeMachine } from './machine';
 import { type BenchResult, runBenches } from './run-benches';
 import { BENCH_N, quantBenches } from './suites';
 
-const USAGE = `usage: pnpm bench [--runtime R]... [--n ELEMENTS] [--time MS] [--json FILE]
+const USAGE = `usage: pnpm bench [--runtime R]... [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
   --runtime R   runtimes to compare (default: wasm, plus webgpu and cuda where they start);
                 the first one is the baseline of the ratios
   --n N         elements per kernel (default ${BENCH_N})
   --time MS     minimum time per kernel (default 400)
-  --json FILE   write results with the machine description`;
+  --json        print the results (with the machine description) as JSON on stdout; progress goes to stderr
+  --json-out FILE  also write them to FILE (atomically)
+Exit status: 0 done, 1 a runtime or kernel failed, 2 a usage error.`;
 
-export async function benchMain(argv: string[], log: (line: string) => void = console.log): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      runtime: { type: 'string', multiple: true },
-      n: { type: 'string' },
-      json: { type: 'string' },
-      time: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+/** The command line is wrong: printed as one line, exit 2. */
+class BenchUsageError extends Error {}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new BenchUsageError(`--${name}: expected a positive integer, found ${JSON.stringify(value)}`);
+  return n;
+}
+
+/**
+ * `pnpm bench` with its exit code: usage errors (unknown flags, `--n abc`, `--n 0`) and kvant's typed
+ * errors are one line on stderr, never a stack trace.
+ */
+export async function benchMain(argv: string[], log?: (line: string) => void): Promise<number> {
+  try {
+    return await runBenchCommand(argv, log);
+  } catch (e) {
+    if (e instanceof BenchUsageError) {
+      process.stderr.write(`pnpm bench: ${e.message}\n${USAGE}\n`);
+      return 2;
+    }
+    if (e instanceof KvantError) {
+      process.stderr.write(`pnpm bench: ${e.name}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+function parseBenchArgs(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: {
+        runtime: { type: 'string', multiple: true },
+        n: { type: 'string' },
+        json: { type: 'boolean' },
+        'json-out': { type: 'string' },
+        time: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: false,
+      strict: true,
+    }).values;
+  } catch (e) {
+    throw new BenchUsageError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+async function runBenchCommand(argv: string[], logArg?: (line: string) => void): Promise<number> {
+  const values = parseBenchArgs(argv);
+  const log = logArg ?? (values.json ? (line: string) => process.stderr.write(`${line}\n`) : console.log);
   if (values.help) {
     log(USAGE);
     return 0;
   }
   const explicit = values.runtime ?? [];
+  for (const name of explicit) if (!(RUNTIME_NAMES as readonly string[]).includes(name)) throw new BenchUsageError(`--runtime: expected one of ${RUNTIME_NAMES.join(', ')}, found ${JSON.stringify(name)}`);
   const names = explicit.length ? explicit : ['wasm', 'webgpu', 'cuda'];
-  const n = values.n ? Number(values.n) : BENCH_N;
+  const n = positiveInt('n', values.n, BENCH_N);
+  const timeMs = values.time === undefined ? undefined : positiveInt('time', values.time, 400);
   const runtimes: Runtime[] = [];
   const skipped: Record<string, string> = {};
   for (const name of names) {
@@ -55,7 +100,7 @@ export async function benchMain(argv: string[], log: (line: string) => void = co
   try {
     for (const rt of runtimes) {
       log(`\n${rt.name}: ${rt.info().description}`);
-      results.push(...(await runBenches(rt, quantBenches(n), { log, timeMs: values.time ? Number(values.time) : undefined })));
+      results.push(...(await runBenches(rt, quantBenches(n), { log, timeMs })));
     }
   } finally {
     for (const rt of runtimes) rt.dispose();
@@ -68,13 +113,11 @@ export async function benchMain(argv: string[], log: (line: string) => void = co
       if (b) log(`  ${r.name.padEnd(42)} ${r.runtime} vs ${base}: ${(b.medianMs / r.medianMs).toFixed(2)}x`);
     }
   }
-  if (values.json) {
-    const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results };
-    mkdirSync(dirname(values.json), { recursive: true });
-    const tmp = `${values.json}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(out, null, 1)}\n`);
-    renameSync(tmp, values.json);
-    log(`\nwrote ${values.json}`);
+  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results };
+  if (values['json-out']) {
+    await writeFileAtomic(values['json-out'], `${JSON.stringify(out, null, 1)}\n`, { checkOutput: true, force: true });
+    log(`\nwrote ${values['json-out']}`);
   }
+  if (values.json) process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);
   return 0;
 }

@@ -73,12 +73,12 @@ for (const r of values.require ?? []) {
   }
 }
 if (available.length) {
-  const args = ['conformance', '--json', join(out, 'conformance.json'), '--table', join(out, 'support.md'), '--quiet'];
+  const args = ['conformance', '--json-out', join(out, 'conformance.json'), '--table', join(out, 'support.md'), '--quiet'];
   if (values['allow-unsupported']) args.push('--allow-unsupported');
   for (const r of available) args.push('--runtime', r);
   code ||= await kvant(args);
   if (!values['no-bench']) {
-    const bargs = ['--json', join(out, 'bench.json')];
+    const bargs = ['--json-out', join(out, 'bench.json')];
     for (const r of available) bargs.push('--runtime', r);
     if (values.n) bargs.push('--n', values.n);
     code ||= await benchMain(bargs);

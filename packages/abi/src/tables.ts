@@ -1,6 +1,6 @@
 /**
  * Code tables of the 4-bit and 8-bit formats (facts from bitsandbytes, see
- * shared/reference/bitsandbytes-formats.md §1–2). Kernels in every language embed the same
+ * docs/formats.md, "The 4-bit codes"). Kernels in every language embed the same
  * constants; the conformance suite catches any drift.
  */
 

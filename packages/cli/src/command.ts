@@ -1,5 +1,12 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '@kvant/abi';
+import { writeFileAtomic } from '@kvant/formats';
+
+/**
+ * The command line itself is wrong (an unknown flag, a bad number, a missing argument): exit 2.
+ * Errors about the user's files and data are other KvantErrors: exit 1.
+ */
+export class UsageError extends ConfigError {}
 
 /** One `kvant <name>` subcommand. */
 export interface Command {
@@ -14,21 +21,28 @@ export interface Command {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** parseArgs with strict checking, turning its errors into ConfigError naming the command. */
+/** parseArgs with strict checking, turning its errors into UsageError naming the command. */
 export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O, allowPositionals = true) {
   try {
     return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
   } catch (e) {
-    throw new ConfigError(`kvant ${command}`, 'valid options (see --help)', e instanceof Error ? e.message : String(e));
+    throw new UsageError(`kvant ${command}`, 'valid options (see --help)', e instanceof Error ? e.message : String(e));
   }
 }
 
-/** Parse an integer option with a typed error. */
-export function intOption(command: string, name: string, value: string | undefined, fallback: number): number {
+/** Parse an integer option in [min, max] (default: a positive integer below 2^53) with a UsageError. */
+export function intOption(command: string, name: string, value: string | undefined, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new ConfigError(`kvant ${command} --${name}`, 'an integer', JSON.stringify(value));
+  const n = /^[+-]?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`kvant ${command} --${name}`, `an integer from ${min} to ${max === Number.MAX_SAFE_INTEGER ? '2^53 - 1' : max}`, JSON.stringify(value));
+  }
   return n;
+}
+
+/** A --json-out FILE: the JSON report written atomically (the text report still goes to stdout). */
+export async function writeJsonOut(path: string | undefined, value: unknown): Promise<void> {
+  if (path) await writeFileAtomic(path, `${JSON.stringify(value, null, 1)}\n`, { checkOutput: true, force: true });
 }
 
 /** Write text to stdout. */
@@ -39,7 +53,8 @@ export function print(text = ''): void {
 /** Render rows as an aligned text table (first row is the header). */
 export function table(rows: (string | number)[][], align: ('l' | 'r')[] = []): string {
   const cells = rows.map((r) => r.map(String));
-  const widths = cells[0].map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
+  const widths = cells[0].map(() => 0);
+  for (const r of cells) for (let c = 0; c < widths.length; c++) widths[c] = Math.max(widths[c], (r[c] ?? '').length);
   const line = (r: string[]) =>
     r.map((v, c) => ((align[c] ?? (c === 0 ? 'l' : 'r')) === 'l' ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ');
   const out = [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)];

@@ -3,7 +3,8 @@
  * The executable entry point is bin.ts.
  */
 import { KvantError } from '@kvant/abi';
-import type { Command } from './command';
+import { fsError, isErrnoError } from '@kvant/formats';
+import { type Command, UsageError } from './command';
 import { COMMANDS } from './commands/index';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -21,6 +22,11 @@ function help(): string {
   ].join('\n');
 }
 
+/**
+ * Run `kvant <argv>`; resolves to the exit code: 0 success, 1 an error in the user's files or data
+ * (a typed KvantError, printed as one line), 2 a usage error (the command line itself).
+ * Anything else is a bug in kvant and rejects (bin.ts prints it as an internal error, exit 70).
+ */
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-v') {
@@ -43,9 +49,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await command.run(rest);
   } catch (e) {
-    if (e instanceof KvantError) {
-      process.stderr.write(`kvant ${name}: ${e.name}: ${e.message}\n`);
-      return 1;
+    // A file-system error that no layer mapped still names its path and is the user's disk, not a bug.
+    const typed = isErrnoError(e) && typeof e.path === 'string' ? fsError(e, e.path, 'a usable file or folder') : e;
+    if (typed instanceof KvantError) {
+      process.stderr.write(`kvant ${name}: ${typed.name}: ${typed.message}\n`);
+      if (typed instanceof UsageError) process.stderr.write(`(kvant ${name} --help shows the usage)\n`);
+      return typed instanceof UsageError ? 2 : 1;
     }
     throw e;
   }

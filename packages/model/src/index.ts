@@ -1,12 +1,6 @@
 /**
- * @kvant/model — model files: safetensors (lazy, validated reading; atomic, sharded writing),
- * Hugging Face model folders and configs, atomic output folders, and the example model.
+ * @kvant/model — the Llama-family decoder: forward, backward, generation, tokenizer, chat templates.
+ * Nothing is exported yet; file formats (safetensors, Hugging Face folders and configs) live in
+ * @kvant/formats.
  */
-export * from './atomic-dir';
-export * from './convert';
-export * from './errors';
-export * from './example-model';
-export * from './example-tokenizer';
-export * from './hf';
-export * from './safetensors';
-export { isJsonObject, type JsonValue, parseStrictJson, StrictJsonError } from './strict-json';
+export {};

@@ -1,6 +1,6 @@
 /**
  * What bitsandbytes' own test expects of 4-bit quantization on randn(1024 x 1024)
- * (tests/test_functional.py::test_4bit_quant; shared/reference/bitsandbytes-formats.md §6.1):
+ * (tests/test_functional.py::test_4bit_quant; docs/formats.md, "Expected error"):
  * the mean over 200 samples of mean |A - A'| (`abs`) and mean |A - A'| / (|A| + 1e-8) (`rel`),
  * and the asserted limits (mean + 7 sigma).
  */

@@ -1,7 +1,7 @@
 /**
  * The "done when" of the quantizer: on randn(1024 x 1024), NF4 and FP4 at every blocksize stay
  * within the limits bitsandbytes' own test_4bit_quant asserts (mean + 7 sigma over 200 samples,
- * shared/reference/bitsandbytes-formats.md §6.1), on the default runtime.
+ * docs/formats.md, "Expected error"), on the default runtime.
  */
 import { randn } from '@kvant/reference';
 import { createRuntime } from '@kvant/runtimes';

@@ -1,5 +1,5 @@
 /**
- * bitsandbytes 4-bit serialization (shared/reference/bitsandbytes-formats.md §4): the keys,
+ * bitsandbytes 4-bit serialization (docs/formats.md, "bitsandbytes 4-bit safetensors keys"): the keys,
  * dtypes, shapes and the JSON `quant_state` that `Linear4bit` writes and transformers loads.
  *
  *   <module>.weight                               u8   [(n+1)/2, 1]

@@ -10,6 +10,8 @@ export * from './pyjson';
 export * from './quantize';
 export * from './stats';
 export * from './model';
+export * from './model-plan';
+export * from './nonfinite';
 export * from './memory';
 export * from './presets';
 export * from './bnb-expected';

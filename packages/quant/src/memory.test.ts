@@ -1,4 +1,5 @@
 import { ConfigError } from '@kvant/abi';
+import { expectedTensors, ModelFileError, parseHfConfig } from '@kvant/formats';
 import { describe, expect, it } from 'vitest';
 import {
   countParameters,
@@ -77,15 +78,133 @@ describe('countParameters', () => {
     expect(countParameters(findPreset('tinyllama-1.1b')!.config).total).toBe(1_100_048_384);
   });
 
-  it('throws ConfigError naming a missing or malformed field', () => {
+  it('throws ModelFileError (the config reader of @kvant/formats) naming the file and a missing or malformed field', () => {
     const { hidden_size: _, ...noHidden } = llamaGqa;
-    expect(() => countParameters(noHidden)).toThrow(ConfigError);
+    expect(() => countParameters(noHidden)).toThrow(ModelFileError);
+    expect(() => countParameters(noHidden, 'models/x/config.json')).toThrow(/^models\/x\/config\.json: expected "hidden_size"/);
     expect(() => countParameters(noHidden)).toThrow(/hidden_size/);
     expect(() => countParameters({ ...llamaGqa, vocab_size: '32000' })).toThrow(/vocab_size.*"32000"/);
     expect(() => countParameters({ ...llamaGqa, num_key_value_heads: 3 })).toThrow(/num_key_value_heads/);
     expect(() => countParameters({ ...llamaGqa, model_type: 'gpt2' })).toThrow(/model_type/);
-    expect(() => countParameters(null)).toThrow(ConfigError);
+    expect(() => countParameters(null)).toThrow(ModelFileError);
   });
+});
+
+// Issue 7: `kvant memory` and `kvant quantize` once read config.json with two different readers that
+// disagreed. There is one now (@kvant/formats); these are the cases where they disagreed.
+describe("one config reader for memory and quantize", () => {
+	const total = (config: Record<string, unknown>) =>
+		expectedTensors(parseHfConfig(config as never, "c")).reduce(
+			(n, t) => n + t.shape.reduce((a, b) => a * b, 1),
+			0,
+		);
+	const configs: Record<string, Record<string, unknown>> = {
+		llamaGqa,
+		gemmaTied,
+		qwen3: { ...llamaGqa, model_type: "qwen3", head_dim: 16 },
+		gemma2: { ...gemmaTied, model_type: "gemma2" },
+		llamaBiased: { ...llamaGqa, attention_bias: true, mlp_bias: true },
+		mistralBiasFlags: {
+			...llamaGqa,
+			model_type: "mistral",
+			attention_bias: true,
+			mlp_bias: true,
+		},
+		qwen2BiasFlags: {
+			...llamaGqa,
+			model_type: "qwen2",
+			attention_bias: true,
+			mlp_bias: true,
+		},
+		phi3BiasFlags: { ...phi3, attention_bias: true, mlp_bias: true },
+	};
+	for (const [name, config] of Object.entries(configs)) {
+		it(`counts ${name} exactly as the tensors quantize expects`, () => {
+			expect(countParameters(config).total).toBe(total(config));
+		});
+	}
+
+	it("knows the same model types (qwen3, gemma and gemma2 used to be unknown to quantize)", () => {
+		for (const t of [
+			"llama",
+			"mistral",
+			"qwen2",
+			"qwen3",
+			"phi3",
+			"gemma",
+			"gemma2",
+		])
+			expect(parseHfConfig({ ...llamaGqa, model_type: t }, "c").layout).toBe(t);
+	});
+
+	it("defaults tie_word_embeddings per model type as transformers does (gemma: tied; llama: not)", () => {
+		expect(parseHfConfig(gemmaTied, "c").tie_word_embeddings).toBe(true);
+		expect(
+			expectedTensors(parseHfConfig(gemmaTied, "c")).some(
+				(t) => t.name === "lm_head.weight",
+			),
+		).toBe(false);
+		const { tie_word_embeddings: _, ...llamaDefault } = llamaGqa;
+		expect(parseHfConfig(llamaDefault, "c").tie_word_embeddings).toBe(false);
+		expect(countParameters(llamaDefault).lmHead).toBe(128_000);
+	});
+
+	it("applies the bias flags only where the modeling code reads them", () => {
+		const biases = (c: Record<string, unknown>) =>
+			expectedTensors(parseHfConfig(c as never, "c"))
+				.filter(
+					(t) => t.name.startsWith("model.layers.0.") && t.role === "bias",
+				)
+				.map((t) => t.name.split(".").slice(3, 5).join("."));
+		expect(biases(configs.llamaBiased)).toEqual([
+			"self_attn.q_proj",
+			"self_attn.k_proj",
+			"self_attn.v_proj",
+			"self_attn.o_proj",
+			"mlp.gate_proj",
+			"mlp.up_proj",
+			"mlp.down_proj",
+		]);
+		expect(biases(configs.mistralBiasFlags)).toEqual([]); // Mistral's modeling code has bias=False everywhere
+		expect(biases(configs.qwen2BiasFlags)).toEqual([
+			"self_attn.q_proj",
+			"self_attn.k_proj",
+			"self_attn.v_proj",
+		]); // always on q/k/v, never on o or the MLP
+		expect(biases(llamaGqa as never)).toEqual([]);
+		expect(biases(configs.phi3BiasFlags)).toEqual([]);
+		expect(countParameters(configs.mistralBiasFlags).biases).toBe(0);
+		expect(countParameters(configs.qwen2BiasFlags).biases).toBe(
+			2 * (128 + 32 + 32),
+		);
+	});
+
+	it("counts the q/k norms of qwen3 and the four norms of a gemma2 block", () => {
+		expect(countParameters(configs.qwen3).norms).toBe(
+			2 * (2 * 128 + 2 * 16) + 128,
+		);
+		expect(countParameters(configs.gemma2).norms).toBe(3 * 4 * 96 + 96);
+	});
+
+	it("throws the same error type from both (a FormatError naming the file and field)", () => {
+		const bad = { ...llamaGqa, hidden_size: 0 };
+		const a = (() => {
+			try {
+				countParameters(bad, "p/config.json");
+			} catch (e) {
+				return e;
+			}
+		})() as Error;
+		const b = (() => {
+			try {
+				parseHfConfig(bad, "p/config.json");
+			} catch (e) {
+				return e;
+			}
+		})() as Error;
+		expect(a).toBeInstanceOf(ModelFileError);
+		expect(a.message).toBe(b.message);
+	});
 });
 
 describe('weight memory', () => {

@@ -7,13 +7,14 @@
  * - `footprintBytes`: what transformers' `model.get_memory_footprint()` reports. It sums
  *   parameters and buffers only, so a 4-bit linear layer counts its packed weight (0.5 byte per
  *   element) and nothing else; absmax, quant_map and the nested statistics live in a plain Python
- *   `QuantState` and are not counted (bitsandbytes-formats.md §5.5).
+ *   `QuantState` and are not counted (docs/formats.md, "What get_memory_footprint counts").
  * - `trueBytes`: everything that must sit in memory, statistics and tables included.
  *
  * Layouts: Llama, Mistral, Qwen2/Qwen3, Phi-3 (fused `qkv_proj` and `gate_up_proj`), Gemma/Gemma2
  * (tied embeddings). Activations, the KV cache and framework overhead are not counted.
  */
 import { ConfigError } from '@kvant/abi';
+import { expectedTensors, type JsonValue, MODEL_LAYOUTS, ModelFileError, parseHfConfig } from '@kvant/formats';
 import { DEFAULT_BLOCKSIZE, NESTED_BLOCKSIZE } from './config';
 
 /** dtype of everything that is not a 4-bit or 8-bit linear weight (embeddings, norms, biases, lm_head). */
@@ -33,6 +34,8 @@ export interface MemoryOptions {
   blocksize?: number;
   /** dtype of the parameters that stay unquantized (default 'bf16'). */
   restDtype?: RestDtype;
+  /** What names the config in errors: its path, or `preset <name>` (default `config.json`). */
+  source?: string;
 }
 
 /** Default LoRA rank. */
@@ -67,131 +70,42 @@ export interface Architecture {
   readonly normParamsPerLayer: number;
 }
 
-interface LayoutRule {
-  /** Fused projections (Phi-3): qkv_proj and gate_up_proj. */
-  fused: boolean;
-  /** tie_word_embeddings when the config does not say (the config class default). */
-  tiedByDefault: boolean;
-  /** q/k/v biases: 'always' (Qwen2), or read from `attention_bias`/`mlp_bias`. */
-  qkvBias: 'always' | 'config';
-  /** RMSNorms per block (Gemma2 has four). */
-  normsPerLayer: number;
-  /** Per-head RMSNorm on q and k (Qwen3). */
-  qkNorm: boolean;
-}
-
-const LAYOUTS: Record<string, LayoutRule> = {
-  llama: { fused: false, tiedByDefault: false, qkvBias: 'config', normsPerLayer: 2, qkNorm: false },
-  mistral: { fused: false, tiedByDefault: false, qkvBias: 'config', normsPerLayer: 2, qkNorm: false },
-  qwen2: { fused: false, tiedByDefault: false, qkvBias: 'always', normsPerLayer: 2, qkNorm: false },
-  qwen3: { fused: false, tiedByDefault: false, qkvBias: 'config', normsPerLayer: 2, qkNorm: true },
-  phi3: { fused: true, tiedByDefault: false, qkvBias: 'config', normsPerLayer: 2, qkNorm: false },
-  gemma: { fused: false, tiedByDefault: true, qkvBias: 'config', normsPerLayer: 2, qkNorm: false },
-  gemma2: { fused: false, tiedByDefault: true, qkvBias: 'config', normsPerLayer: 4, qkNorm: false },
-};
-
-/** Model types whose layout this module knows. */
-export const SUPPORTED_MODEL_TYPES: readonly string[] = Object.keys(LAYOUTS);
-
-type Config = Record<string, unknown>;
-
-function asConfig(config: unknown): Config {
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    throw new ConfigError('config.json', 'a JSON object', Array.isArray(config) ? 'an array' : String(config));
-  }
-  return config as Config;
-}
-
-function describe(v: unknown): string {
-  return v === undefined ? 'the field missing' : JSON.stringify(v);
-}
-
-function positiveInt(config: Config, field: string): number {
-  const v = config[field];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new ConfigError(`config.json field "${field}"`, 'a positive integer', describe(v));
-  }
-  return v;
-}
-
-function optionalPositiveInt(config: Config, field: string, fallback: number): number {
-  return config[field] === undefined || config[field] === null ? fallback : positiveInt(config, field);
-}
-
-function optionalBool(config: Config, field: string, fallback: boolean): boolean {
-  const v = config[field];
-  if (v === undefined || v === null) return fallback;
-  if (typeof v !== 'boolean') throw new ConfigError(`config.json field "${field}"`, 'true or false', describe(v));
-  return v;
-}
+/** Model types whose layout this module knows (those of @kvant/formats' LAYOUT_RULES). */
+export const SUPPORTED_MODEL_TYPES: readonly string[] = MODEL_LAYOUTS;
 
 /**
- * Read the architecture of a decoder-only model from its `config.json` object.
- * Throws ConfigError naming the field when one is missing or malformed.
+ * Read the architecture of a decoder-only model from its `config.json` object, with the rules of
+ * @kvant/formats (the same reader `kvant quantize` uses): the linears and norms of one block are
+ * those of `expectedTensors`. `source` names the config in errors (a path, or `preset <name>`).
+ * Throws ModelFileError naming the field when one is missing or malformed.
  */
-export function describeArchitecture(configJson: unknown): Architecture {
-  const config = asConfig(configJson);
-  const modelType = config.model_type;
-  if (typeof modelType !== 'string') {
-    throw new ConfigError('config.json field "model_type"', `one of ${SUPPORTED_MODEL_TYPES.join(', ')}`, describe(modelType));
+export function describeArchitecture(configJson: unknown, source = 'config.json'): Architecture {
+  const config = parseHfConfig(configJson as JsonValue, source);
+  if (config.layout === undefined) {
+    throw new ModelFileError(source, `"model_type" one of ${MODEL_LAYOUTS.join(', ')}`, JSON.stringify(config.model_type));
   }
-  const layout = LAYOUTS[modelType];
-  if (!layout) {
-    throw new ConfigError('config.json field "model_type"', `one of ${SUPPORTED_MODEL_TYPES.join(', ')}`, JSON.stringify(modelType));
-  }
-  const hiddenSize = positiveInt(config, 'hidden_size');
-  const intermediateSize = positiveInt(config, 'intermediate_size');
-  const numLayers = positiveInt(config, 'num_hidden_layers');
-  const numHeads = positiveInt(config, 'num_attention_heads');
-  const vocabSize = positiveInt(config, 'vocab_size');
-  const numKvHeads = optionalPositiveInt(config, 'num_key_value_heads', numHeads);
-  if (numHeads % numKvHeads !== 0) {
-    throw new ConfigError(
-      'config.json field "num_key_value_heads"',
-      `a divisor of num_attention_heads (${numHeads})`,
-      String(numKvHeads),
-    );
-  }
-  const defaultHeadDim = hiddenSize / numHeads;
-  if (config.head_dim === undefined && !Number.isInteger(defaultHeadDim)) {
-    throw new ConfigError('config.json field "head_dim"', `present, since hidden_size (${hiddenSize}) is not a multiple of num_attention_heads (${numHeads})`, 'the field missing');
-  }
-  const headDim = optionalPositiveInt(config, 'head_dim', defaultHeadDim);
-  const tiedEmbeddings = optionalBool(config, 'tie_word_embeddings', layout.tiedByDefault);
-  const attentionBias = optionalBool(config, 'attention_bias', false);
-  const mlpBias = optionalBool(config, 'mlp_bias', false);
-  const qkvBias = layout.qkvBias === 'always' || attentionBias;
-
-  const qOut = numHeads * headDim;
-  const kvOut = numKvHeads * headDim;
-  const attn: LinearModule[] = layout.fused
-    ? [{ name: 'qkv_proj', inFeatures: hiddenSize, outFeatures: qOut + 2 * kvOut, bias: qkvBias }]
-    : [
-        { name: 'q_proj', inFeatures: hiddenSize, outFeatures: qOut, bias: qkvBias },
-        { name: 'k_proj', inFeatures: hiddenSize, outFeatures: kvOut, bias: qkvBias },
-        { name: 'v_proj', inFeatures: hiddenSize, outFeatures: kvOut, bias: qkvBias },
-      ];
-  attn.push({ name: 'o_proj', inFeatures: qOut, outFeatures: hiddenSize, bias: attentionBias });
-  const mlp: LinearModule[] = layout.fused
-    ? [{ name: 'gate_up_proj', inFeatures: hiddenSize, outFeatures: 2 * intermediateSize, bias: mlpBias }]
-    : [
-        { name: 'gate_proj', inFeatures: hiddenSize, outFeatures: intermediateSize, bias: mlpBias },
-        { name: 'up_proj', inFeatures: hiddenSize, outFeatures: intermediateSize, bias: mlpBias },
-      ];
-  mlp.push({ name: 'down_proj', inFeatures: intermediateSize, outFeatures: hiddenSize, bias: mlpBias });
-
+  const tensors = expectedTensors(config);
+  const block = 'model.layers.0.';
+  const names = new Set(tensors.map((t) => t.name));
+  const linears: LinearModule[] = tensors
+    .filter((t) => t.role === 'linear' && t.name.startsWith(block))
+    .map((t) => {
+      const module = t.name.slice(0, -'.weight'.length);
+      return { name: module.split('.').pop()!, inFeatures: t.shape[1], outFeatures: t.shape[0], bias: names.has(`${module}.bias`) };
+    });
+  const normParamsPerLayer = tensors.filter((t) => t.role === 'norm' && t.name.startsWith(block)).reduce((n, t) => n + t.shape[0], 0);
   return {
-    modelType,
-    hiddenSize,
-    intermediateSize,
-    numLayers,
-    numHeads,
-    numKvHeads,
-    headDim,
-    vocabSize,
-    tiedEmbeddings,
-    linears: [...attn, ...mlp],
-    normParamsPerLayer: layout.normsPerLayer * hiddenSize + (layout.qkNorm ? 2 * headDim : 0),
+    modelType: config.model_type,
+    hiddenSize: config.hidden_size,
+    intermediateSize: config.intermediate_size,
+    numLayers: config.num_hidden_layers,
+    numHeads: config.num_attention_heads,
+    numKvHeads: config.num_key_value_heads,
+    headDim: config.head_dim,
+    vocabSize: config.vocab_size,
+    tiedEmbeddings: config.tie_word_embeddings,
+    linears,
+    normParamsPerLayer,
   };
 }
 
@@ -211,9 +125,9 @@ export interface ParameterCount {
   readonly linearTensors: number;
 }
 
-/** Count the parameters of a model from its config. */
-export function countParameters(configJson: unknown): ParameterCount {
-  return countFromArchitecture(describeArchitecture(configJson));
+/** Count the parameters of a model from its config (`source` names it in errors). */
+export function countParameters(configJson: unknown, source?: string): ParameterCount {
+  return countFromArchitecture(describeArchitecture(configJson, source));
 }
 
 function countFromArchitecture(a: Architecture): ParameterCount {
@@ -251,7 +165,7 @@ export function fourBitBitsPerParam(blocksize: number, doubleQuant: boolean): nu
   return doubleQuant ? 4 + 8 / blocksize + 32 / (blocksize * NESTED_BLOCKSIZE) : 4 + 32 / blocksize;
 }
 
-/** The bytes of one 4-bit quantized tensor of n elements, as bitsandbytes keeps it (§2.4, §4). */
+/** The bytes of one 4-bit quantized tensor of n elements, as bitsandbytes keeps it (docs/formats.md). */
 export interface FourBitTensorBytes {
   /** Packed codes, two per byte: ceil(n/2). The only part get_memory_footprint counts. */
   readonly packed: number;
@@ -309,9 +223,9 @@ interface Resolved {
 }
 
 function resolve(configJson: unknown, options: MemoryOptions): Resolved {
-  const arch = describeArchitecture(configJson);
+  const arch = describeArchitecture(configJson, options.source);
   const loraR = options.loraR ?? DEFAULT_LORA_R;
-  if (!Number.isInteger(loraR) || loraR <= 0) throw new ConfigError('memory option loraR', 'a positive integer', String(loraR));
+  if (!Number.isSafeInteger(loraR) || loraR <= 0) throw new ConfigError('memory option loraR', 'a positive integer below 2^53', String(loraR));
   const restDtype = options.restDtype ?? 'bf16';
   if (!(restDtype in REST_BYTES)) throw new ConfigError('memory option restDtype', 'fp32, bf16 or fp16', String(restDtype));
   return {
@@ -510,12 +424,18 @@ export interface MemoryReport {
 export function memoryReport(configJson: unknown, options: MemoryOptions = {}): MemoryReport {
   const r = resolve(configJson, options);
   const weights = weightRows(r);
+  const training = trainingRows(r, weights);
+  for (const t of training) {
+    if (!Number.isSafeInteger(t.totalBytes)) {
+      throw new ConfigError(`memory of ${t.description}`, 'a size below 2^53 bytes (check the LoRA rank and the config sizes)', `${t.totalBytes} bytes`);
+    }
+  }
   return {
     modelType: r.arch.modelType,
     parameters: r.params,
     options: { loraR: r.loraR, targetModules: r.targets, blocksize: r.blocksize, restDtype: r.restDtype },
     weights,
-    training: trainingRows(r, weights),
+    training,
     bitsPerParam: { nf4: fourBitBitsPerParam(r.blocksize, false), nf4dq: fourBitBitsPerParam(r.blocksize, true) },
     notes: [
       'get_memory_footprint counts parameters and buffers only: packed 4-bit weights, not absmax or quant maps (the true column includes them).',

@@ -27,7 +27,7 @@ describe('kvant conformance', () => {
   it('prints the table, writes JSON and the Markdown support table, exits 0 when all pass', async () => {
     const json = join(dir, 'r.json');
     const table = join(dir, 'support.md');
-    const r = await capture(['conformance', '--runtime', 'wasm', '--runtime', 'reference', '--kernel', 'quant.nf4_quantize', '--json', json, '--table', table, '--quiet']);
+    const r = await capture(['conformance', '--runtime', 'wasm', '--runtime', 'reference', '--kernel', 'quant.nf4_quantize', '--json-out', json, '--table', table, '--quiet']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/quant\.nf4_quantize\s+pass \(\d+\)\s+pass/);
     expect(r.out).toMatch(/\d+ passed, 0 failed/);

@@ -13,7 +13,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   renameSync(tmp, path);
 }
 
-const USAGE = `usage: kvant conformance [--runtime R]... [--kernel K]... [--filter TEXT] [--allow-unsupported] [--json FILE] [--table FILE]
+const USAGE = `usage: kvant conformance [--runtime R]... [--kernel K]... [--filter TEXT] [--allow-unsupported] [--json-out FILE] [--table FILE]
 
 Runs every conformance case of every kernel on each runtime and compares each output with the
 reference (and, for every runtime after the first, with the first): bit for bit where the spec
@@ -29,7 +29,7 @@ unsupported kernel, 2 on a usage error.
   --kernel K           only this kernel id (repeatable)
   --filter TEXT        only cases whose "kernel name" contains TEXT
   --allow-unsupported  a kernel a runtime reports unsupported does not fail the run
-  --json FILE          write every result as JSON
+  --json-out FILE      write every result as JSON
   --table FILE         write the support table as Markdown (e.g. docs/support.md)
   --quiet              print only the table and failures`;
 
@@ -52,7 +52,7 @@ export const conformanceCommand: Command = {
         kernel: { type: 'string', multiple: true },
         filter: { type: 'string' },
         'allow-unsupported': { type: 'boolean' },
-        json: { type: 'string' },
+        'json-out': { type: 'string' },
         table: { type: 'string' },
         quiet: { type: 'boolean' },
       },
@@ -114,7 +114,7 @@ export const conformanceCommand: Command = {
     const namedMissing = explicit.length > 0 && Object.keys(missing).length > 0;
     if (namedMissing) print(`FAIL: runtime(s) named with --runtime are not available: ${Object.keys(missing).join(', ')}`);
     const machine = `${process.platform}-${process.arch}, Node ${process.version}; ${runtimes.map((r) => `${r.name}: ${r.info().description}`).join('; ')}`;
-    if (values.json) writeFileAtomic(values.json, `${JSON.stringify({ machine, runtimes: shown, missing, crashed, results }, null, 1)}\n`);
+    if (values['json-out']) writeFileAtomic(values['json-out'], `${JSON.stringify({ machine, runtimes: shown, missing, crashed, results }, null, 1)}\n`);
     if (values.table) writeFileAtomic(values.table, markdownTable(results, shown, machine, unavailable));
     const unsupportedFails = !allowUnsupported && count('unsupported') > 0;
     return count('fail') || unsupportedFails || namedMissing || Object.keys(crashed).length ? 1 : 0;

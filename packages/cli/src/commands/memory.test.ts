@@ -77,8 +77,8 @@ describe('kvant memory', () => {
     await expect(run([join(dir, 'nowhere')])).rejects.toThrow(/nowhere.*no such file/);
     const empty = join(dir, 'empty');
     mkdirSync(empty);
-    await expect(run([empty])).rejects.toThrow(ConfigError);
-    await expect(run([empty])).rejects.toThrow(/config\.json/);
+    await expect(run([empty])).rejects.toThrow(FormatError);
+    await expect(run([empty])).rejects.toThrow(/empty\/config\.json: expected a readable JSON file, found no such file/);
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{ not json');
     await expect(run([bad])).rejects.toThrow(FormatError);

@@ -3,14 +3,15 @@
  * Hugging Face config — parameter count, weight bytes per format (the get_memory_footprint figure
  * next to the true bytes), and full fine-tuning, LoRA and QLoRA estimates.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { lstat, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, FormatError } from '@kvant/abi';
+import { ConfigError } from '@kvant/abi';
+import { type JsonValue, readJsonFile } from '@kvant/formats';
 import { findPreset, MODEL_PRESETS, type MemoryReport, memoryReport, type RestDtype } from '@kvant/quant';
-import { type Command, formatBytes, intOption, parseCommandArgs, print, table } from '../command';
+import { type Command, formatBytes, intOption, parseCommandArgs, print, table, UsageError, writeJsonOut } from '../command';
 
 const USAGE = `usage: kvant memory <model-dir | config.json | preset> [--lora-r R] [--target-modules a,b,c|all-linear]
-                    [--blocksize N] [--rest-dtype bf16|fp16|fp32] [--json]
+                    [--blocksize N] [--rest-dtype bf16|fp16|fp32] [--json] [--json-out FILE]
 
 Prints the memory of a model in fp32, bf16, int8, NF4 and NF4 + double quantization, and of
 full fine-tuning, LoRA and QLoRA, from its config.json alone (no weights are read).
@@ -25,25 +26,31 @@ full fine-tuning, LoRA and QLoRA, from its config.json alone (no weights are rea
                          (default q_proj,k_proj,v_proj,o_proj; on Phi-3 qkv_proj,o_proj)
   --blocksize N          4-bit blocksize, a power of two from 32 to 4096 (default 64)
   --rest-dtype D         dtype of the unquantized parameters (default bf16)
-  --json                 print a machine-readable object instead of tables`;
+  --json                 print the report as JSON on stdout instead of tables
+  --json-out FILE        also write the JSON report to FILE
+
+config.json is read strictly (a repeated key is an error, as in kvant quantize).
+Exit status: 0 done, 1 the config was refused (naming the file and field), 2 a usage error.`;
 
 /** Where a config came from. */
 export type ConfigSource = { kind: 'file'; path: string } | { kind: 'preset'; name: string; huggingFaceId: string };
 
-/** Read the config named on the command line: a folder, a config file, or a preset name. */
-export function loadModelConfig(arg: string): { config: unknown; source: ConfigSource } {
-  if (existsSync(arg)) {
-    const path = statSync(arg).isDirectory() ? join(arg, 'config.json') : arg;
-    if (!existsSync(path)) throw new ConfigError('kvant memory', `a config.json in the model folder ${arg}`, `no file ${path}`);
-    const text = readFileSync(path, 'utf8');
-    try {
-      return { config: JSON.parse(text), source: { kind: 'file', path } };
-    } catch (e) {
-      throw new FormatError(path, 'a JSON object (a Hugging Face config.json)', e instanceof Error ? e.message : String(e));
-    }
+/**
+ * Read the config named on the command line: a folder (its config.json), a config file, or a
+ * preset name. Files are read with @kvant/formats' strict reader (regular files only, each key once).
+ */
+export async function loadModelConfig(arg: string): Promise<{ config: JsonValue; source: ConfigSource }> {
+  const exists = await lstat(arg).then(
+    () => true,
+    () => false,
+  );
+  if (exists) {
+    const isDir = !arg.endsWith('.json') && (await stat(arg).then((s) => s.isDirectory(), () => false));
+    const path = isDir ? join(arg, 'config.json') : arg;
+    return { config: await readJsonFile(path), source: { kind: 'file', path } };
   }
   const preset = findPreset(arg);
-  if (preset) return { config: preset.config, source: { kind: 'preset', name: preset.name, huggingFaceId: preset.huggingFaceId } };
+  if (preset) return { config: preset.config as JsonValue, source: { kind: 'preset', name: preset.name, huggingFaceId: preset.huggingFaceId } };
   throw new ConfigError(
     'kvant memory',
     `a model folder, a config.json or a preset (${MODEL_PRESETS.map((p) => p.name).join(', ')})`,
@@ -117,20 +124,26 @@ export const memoryCommand: Command = {
       blocksize: { type: 'string' },
       'rest-dtype': { type: 'string' },
       json: { type: 'boolean' },
+      'json-out': { type: 'string' },
     });
     if (positionals.length !== 1) {
-      throw new ConfigError('kvant memory', 'one model folder, config.json or preset name', positionals.length ? positionals.join(' ') : 'none');
+      throw new UsageError('kvant memory', 'one model folder, config.json or preset name', positionals.length ? positionals.join(' ') : 'none');
     }
     const restDtype = (values['rest-dtype'] ?? 'bf16') as RestDtype;
-    if (!REST_DTYPES.includes(restDtype)) throw new ConfigError('kvant memory --rest-dtype', REST_DTYPES.join(', '), JSON.stringify(restDtype));
+    if (!REST_DTYPES.includes(restDtype)) throw new UsageError('kvant memory --rest-dtype', REST_DTYPES.join(', '), JSON.stringify(restDtype));
     const targets = values['target-modules'];
-    const { config, source } = loadModelConfig(positionals[0]);
+    const loraR = intOption('memory', 'lora-r', values['lora-r'], 16, 1, 1 << 20);
+    const blocksize = intOption('memory', 'blocksize', values.blocksize, 64, 32, 4096);
+    if ((blocksize & (blocksize - 1)) !== 0) throw new UsageError('kvant memory --blocksize', 'a power of two from 32 to 4096', String(blocksize));
+    const { config, source } = await loadModelConfig(positionals[0]);
     const report = memoryReport(config, {
-      loraR: intOption('memory', 'lora-r', values['lora-r'], 16),
-      blocksize: intOption('memory', 'blocksize', values.blocksize, 64),
+      loraR,
+      blocksize,
+      source: source.kind === 'file' ? source.path : `preset ${source.name}`,
       restDtype,
       targetModules: targets === undefined ? undefined : targets.trim() === 'all-linear' ? 'all-linear' : targets.split(',').filter((t) => t.trim() !== ''),
     });
+    await writeJsonOut(values['json-out'], { source, ...report });
     if (values.json) {
       print(JSON.stringify({ source, ...report }, null, 2));
     } else {

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateExampleModel } from '@kvant/model';
+import { generateExampleModel } from '@kvant/formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../main';
 

@@ -317,7 +317,10 @@ const corruptions: Corruption[] = [
   { name: 'metadata not an object', bytes: craft({ __metadata__: 'x' }, 0), kind: 'metadata', says: ['"x"'] },
   { name: 'entry missing data_offsets', bytes: craft({ w: { dtype: 'U8', shape: [1] } }, 1), kind: 'entry', tensor: 'w', says: ['data_offsets', 'undefined'] },
   { name: 'negative dimension', bytes: craft({ w: e('U8', [-1], [0, 1]) }, 1), kind: 'entry', tensor: 'w', says: ['non-negative', '[-1]'] },
-  { name: 'fractional offset', bytes: craft({ w: e('U8', [1], [0, 1.5]) }, 1), kind: 'entry', tensor: 'w', says: ['[0,1.5]'] },
+  { name: 'fractional offset', bytes: craft({ w: e('U8', [1], [0, 1.5]) }, 1), kind: 'entry', tensor: 'w', says: ['1.5', 'data_offsets'] },
+  // issue 8 item 8: the reference library refuses float literals even when their value is whole.
+  { name: 'float dimension 2.0 (issue 8.8)', bytes: craft('{"w":{"dtype":"U8","shape":[2.0],"data_offsets":[0,2]}}', 2), kind: 'entry', tensor: 'w', says: ['2.0', 'shape', 'integer'] },
+  { name: 'float offset 1e0 (issue 8.8)', bytes: craft('{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1e0]}}', 1), kind: 'entry', tensor: 'w', says: ['1e0', 'data_offsets'] },
   { name: 'offset past 2^53', bytes: craft('{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,18446744073709551617]}}', 1), kind: 'entry', tensor: 'w', says: ['data_offsets'] },
   { name: 'entry not an object', bytes: craft({ w: [1, 2] }, 0), kind: 'entry', tensor: 'w', says: ['{dtype, shape, data_offsets}', '[1,2]'] },
   {
@@ -352,7 +355,7 @@ describe('corrupted safetensors files get a typed error that names the problem',
 
   it('a missing file is a typed error too', async () => {
     await expect(SafetensorsFile.open(join(dir, 'nope.safetensors'))).rejects.toMatchObject({ kind: 'file' });
-    await expect(SafetensorsFile.open(dir)).rejects.toMatchObject({ kind: 'file', found: 'a directory' });
+    await expect(SafetensorsFile.open(dir)).rejects.toMatchObject({ kind: 'file', found: 'a folder' });
   });
 
   it('a file truncated after it was opened gives a typed error on read, not a short tensor', async () => {

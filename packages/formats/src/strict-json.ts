@@ -7,10 +7,12 @@
 /** A JSON text broke the grammar, or repeated a key. */
 export class StrictJsonError extends Error {
   constructor(
-    readonly kind: 'syntax' | 'duplicate-key',
+    readonly kind: 'syntax' | 'duplicate-key' | 'non-integer',
     /** Character position in the text. */
     readonly position: number,
     readonly detail: string,
+    /** Keys from the root to the value where the error is (for 'non-integer'). */
+    readonly keyPath: readonly string[] = [],
   ) {
     super(`${detail} at position ${position}`);
   }
@@ -20,9 +22,19 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
-/** Parse `text` as JSON; throws StrictJsonError on bad syntax or a duplicate key. */
-export function parseStrictJson(text: string): JsonValue {
+/** Options of parseStrictJson. */
+export interface StrictJsonOptions {
+  /**
+   * Refuse number literals with a fraction or an exponent (`2.0`, `1e3`): for formats whose numbers
+   * are all integers, such as a safetensors header, as the reference library does.
+   */
+  readonly integersOnly?: boolean;
+}
+
+/** Parse `text` as JSON; throws StrictJsonError on bad syntax, a duplicate key, or (integersOnly) a non-integer literal. */
+export function parseStrictJson(text: string, options: StrictJsonOptions = {}): JsonValue {
   let pos = 0;
+  const keys: string[] = [];
   const fail = (detail: string): never => {
     throw new StrictJsonError('syntax', pos, detail);
   };
@@ -71,7 +83,9 @@ export function parseStrictJson(text: string): JsonValue {
         skipWs();
         if (text[pos] !== ':') fail("expected ':'");
         pos++;
+        keys.push(key);
         obj[key] = parseValue(depth + 1);
+        keys.pop();
         skipWs();
         if (text[pos] === ',') {
           pos++;
@@ -122,6 +136,7 @@ export function parseStrictJson(text: string): JsonValue {
     NUMBER.lastIndex = pos;
     const m = NUMBER.exec(text);
     if (!m) return fail(pos >= text.length ? 'unexpected end of text' : `unexpected character ${JSON.stringify(c)}`);
+    if (options.integersOnly && /[.eE]/.test(m[0])) throw new StrictJsonError('non-integer', pos, `the number literal ${m[0]} in ${keys.at(-1) ?? 'the root'}`, [...keys]);
     pos += m[0].length;
     return Number(m[0]);
   };

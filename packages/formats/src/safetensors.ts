@@ -7,11 +7,13 @@
  * as they are stored.
  */
 import { endianness } from 'node:os';
-import { type FileHandle, open, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
+import { type FileHandle, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { UnsupportedError } from '@kvant/abi';
 import { writeFileAtomic } from './atomic-dir';
 import { SafetensorsError } from './errors';
+import { FileSystemError } from './fs-errors';
+import { openRegularFile, readRegularFile } from './regular-file';
 import {
   buildSafetensorsHeader,
   checkHeaderLength,
@@ -63,7 +65,7 @@ export interface TensorStore {
 }
 
 function checkLittleEndian(): void {
-  if (endianness() !== 'LE') throw new UnsupportedError('@kvant/model', 'safetensors on a big-endian host', 'the format stores little-endian data');
+  if (endianness() !== 'LE') throw new UnsupportedError('@kvant/formats', 'safetensors on a big-endian host', 'the format stores little-endian data');
 }
 
 /** The typed array of `dtype` over a fresh aligned buffer holding `bytes` (already aligned: no copy). */
@@ -114,14 +116,13 @@ export class SafetensorsFile implements TensorStore {
     checkLittleEndian();
     let handle: FileHandle;
     try {
-      handle = await open(path, 'r');
+      handle = await openRegularFile(path, 'a readable safetensors file (a regular file)');
     } catch (e) {
-      throw new SafetensorsError('file', path, undefined, 'a readable safetensors file', (e as Error).message);
+      if (e instanceof FileSystemError) throw new SafetensorsError('file', path, undefined, e.expected, e.found);
+      throw e;
     }
     try {
-      const stats = await handle.stat();
-      if (!stats.isFile()) throw new SafetensorsError('file', path, undefined, 'a regular file', stats.isDirectory() ? 'a directory' : 'not a regular file');
-      const { size } = stats;
+      const { size } = await handle.stat();
       const prefix = new Uint8Array(8);
       if (size >= 8) await readFully(handle, prefix, 0, path, '<header length>');
       const n = checkHeaderLength(prefix, size, path, options.maxHeaderBytes ?? MAX_HEADER_BYTES);
@@ -341,6 +342,12 @@ export function decodeSafetensors(bytes: Uint8Array, file = '<buffer>'): { metad
 // ---------------------------------------------------------------------------------------------
 // Sharded models
 
+/** A shard name relative to its index's folder: no absolute path, no `.` or `..` segment (`..weird.safetensors` is fine). */
+function isRelativeInside(file: string): boolean {
+  if (file === '' || isAbsolute(file) || file.includes('\\') || file.includes('\0')) return false;
+  return file.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
+}
+
 /** The file name transformers gives shard `i` (1-based) of `count`: `model-00001-of-00003.safetensors`. */
 export function shardFileName(prefix: string, i: number, count: number): string {
   return `${prefix}-${String(i).padStart(5, '0')}-of-${String(count).padStart(5, '0')}.safetensors`;
@@ -365,9 +372,10 @@ export class ShardedSafetensors implements TensorStore {
   static async open(indexPath: string, options: OpenOptions = {}): Promise<ShardedSafetensors> {
     let text: string;
     try {
-      text = await readFile(indexPath, 'utf8');
+      text = (await readRegularFile(indexPath, 'a readable index file (a regular file)')).toString('utf8');
     } catch (e) {
-      throw new SafetensorsError('file', indexPath, undefined, 'a readable index file', (e as Error).message);
+      if (e instanceof FileSystemError) throw new SafetensorsError('file', indexPath, undefined, e.expected, e.found);
+      throw e;
     }
     let root: ReturnType<typeof parseStrictJson>;
     try {
@@ -381,7 +389,7 @@ export class ShardedSafetensors implements TensorStore {
     }
     const weightMap = new Map<string, string>();
     for (const [name, file] of Object.entries(root.weight_map)) {
-      if (typeof file !== 'string' || file === '' || isAbsolute(file) || normalize(file).startsWith('..')) {
+      if (typeof file !== 'string' || !isRelativeInside(file)) {
         throw new SafetensorsError('index', indexPath, name, 'a shard file name relative to the index folder', JSON.stringify(file));
       }
       weightMap.set(name, file);
@@ -393,6 +401,22 @@ export class ShardedSafetensors implements TensorStore {
       for (const [name, file] of weightMap) {
         if (!shards.get(file)!.has(name)) {
           throw new SafetensorsError('index', indexPath, name, `the tensor in shard ${file} (as weight_map says)`, `no such tensor in ${file}`);
+        }
+      }
+      // transformers loads every tensor of a shard, listed or not; a reader that followed weight_map
+      // alone would silently drop the others, so the disagreement is refused.
+      for (const [file, shard] of shards) {
+        for (const name of shard.names()) {
+          if (weightMap.get(name) !== file) {
+            const listed = weightMap.get(name);
+            throw new SafetensorsError(
+              'index',
+              indexPath,
+              name,
+              `every tensor of shard ${file} listed in weight_map with that shard (transformers loads whole shards)`,
+              listed === undefined ? `a tensor of ${file} that weight_map does not list` : `a tensor of ${file} that weight_map puts in ${listed}`,
+            );
+          }
         }
       }
     } catch (e) {

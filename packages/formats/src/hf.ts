@@ -2,11 +2,13 @@
  * A local Hugging Face model folder: `config.json`, safetensors weights (single file or sharded
  * index), and the tokenizer files that travel with it. Weights are read lazily, one tensor at a time.
  */
-import { copyFile, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { toFloat32 } from './convert';
 import { ModelFileError } from './errors';
-import { type HfConfig, readHfConfig } from './hf-config';
+import { fsError } from './fs-errors';
+import { type HfConfig, parseHfConfig, readJsonFile } from './hf-config';
+import { readRegularFile, statRegularFile } from './regular-file';
 import { SafetensorsFile, type SafetensorsTensor, ShardedSafetensors, type TensorInfo, type TensorStore } from './safetensors';
 
 export * from './hf-config';
@@ -49,12 +51,16 @@ export class HfModelFolder {
     readonly weightFiles: readonly string[],
     /** Tokenizer and generation files present (names from TOKENIZER_FILES). */
     readonly tokenizerFiles: readonly string[],
+    /** What the reader decided that a user should know (e.g. an index ignored, as transformers ignores it). */
+    readonly notes: readonly string[],
   ) {}
 
   /**
-   * Open a folder: parse config.json, open `model.safetensors.index.json` (sharded) or
-   * `model.safetensors` (validating every header), and list the tokenizer files.
-   * Missing or malformed files give a ModelFileError or SafetensorsError naming the path.
+   * Open a folder: parse config.json, open `model.safetensors` or, when there is none,
+   * `model.safetensors.index.json` and its shards (validating every header), and check that every
+   * tokenizer file is a readable regular file. When both weight files exist, `model.safetensors` is
+   * used, as transformers does, and a note says so. Nothing is read that is not a regular file.
+   * Missing or malformed files give a ModelFileError, SafetensorsError or FileSystemError naming the path.
    */
   static async open(dir: string): Promise<HfModelFolder> {
     let names: string[];
@@ -64,16 +70,23 @@ export class HfModelFolder {
       const code = (e as NodeJS.ErrnoException).code;
       throw new ModelFileError(dir, 'a model folder', code === 'ENOENT' ? 'no such directory' : code === 'ENOTDIR' ? 'a file' : (e as Error).message);
     }
-    const config = await readHfConfig(join(dir, 'config.json'));
+    const configPath = join(dir, 'config.json');
+    const config = parseHfConfig(await readJsonFile(configPath), configPath);
+    const tokenizerFiles = TOKENIZER_FILES.filter((f) => names.includes(f));
+    for (const f of tokenizerFiles) await statRegularFile(join(dir, f), 'a readable tokenizer or generation file (a regular file)');
+    const notes: string[] = [];
     let weights: TensorStore;
     let weightFiles: string[];
-    if (names.includes('model.safetensors.index.json')) {
+    if (names.includes('model.safetensors')) {
+      weights = await SafetensorsFile.open(join(dir, 'model.safetensors'));
+      weightFiles = ['model.safetensors'];
+      if (names.includes('model.safetensors.index.json')) {
+        notes.push('model.safetensors.index.json ignored: model.safetensors is present, and transformers loads model.safetensors when both exist');
+      }
+    } else if (names.includes('model.safetensors.index.json')) {
       const sharded = await ShardedSafetensors.open(join(dir, 'model.safetensors.index.json'));
       weights = sharded;
       weightFiles = ['model.safetensors.index.json', ...sharded.shards.keys()];
-    } else if (names.includes('model.safetensors')) {
-      weights = await SafetensorsFile.open(join(dir, 'model.safetensors'));
-      weightFiles = ['model.safetensors'];
     } else {
       const other = names.filter((n) => /\.(bin|pt|pth|gguf|safetensors)$/.test(n));
       throw new ModelFileError(
@@ -82,8 +95,7 @@ export class HfModelFolder {
         other.length ? `only ${other.join(', ')}` : 'no weight files',
       );
     }
-    const tokenizerFiles = TOKENIZER_FILES.filter((f) => names.includes(f));
-    return new HfModelFolder(dir, config, weights, weightFiles, tokenizerFiles);
+    return new HfModelFolder(dir, config, weights, weightFiles, tokenizerFiles, notes);
   }
 
   /** Every tensor's name, dtype, shape and file. */
@@ -110,9 +122,21 @@ export class HfModelFolder {
     return { shape: t.shape, data: toFloat32(t, `${this.weights.path}: tensor "${name}"`), storedDtype: t.dtype };
   }
 
+  /** Every path this folder reads: the folder, config.json, the weight files, the tokenizer files (for the --force safety check). */
+  inputPaths(): string[] {
+    return [this.dir, ...['config.json', ...this.weightFiles, ...this.tokenizerFiles].map((f) => resolve(this.dir, f))];
+  }
+
   /** Copy the tokenizer and generation files into `toDir` (which must exist); returns their names. */
   async copyTokenizerFiles(toDir: string): Promise<string[]> {
-    for (const f of this.tokenizerFiles) await copyFile(join(this.dir, f), join(toDir, f));
+    for (const f of this.tokenizerFiles) {
+      const bytes = await readRegularFile(join(this.dir, f), 'a readable tokenizer or generation file (a regular file)');
+      try {
+        await writeFile(join(toDir, f), bytes);
+      } catch (e) {
+        throw fsError(e, join(toDir, f), 'a writable output file');
+      }
+    }
     return [...this.tokenizerFiles];
   }
 

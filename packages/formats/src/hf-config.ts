@@ -5,19 +5,67 @@
  *
  * Field names are those of config.json, so they read the same as in transformers.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelFileError } from './errors';
+import { FileSystemError } from './fs-errors';
+import { readRegularFile } from './regular-file';
 import { isJsonObject, type JsonValue, parseStrictJson, StrictJsonError } from './strict-json';
 
-/** Weight layouts kvant knows. Phi-3 fuses q/k/v into `qkv_proj` and gate/up into `gate_up_proj`. */
-export type ModelLayout = 'llama' | 'mistral' | 'qwen2' | 'phi3';
+/**
+ * Decoder layouts kvant knows, by `model_type`. Phi-3 fuses q/k/v into `qkv_proj` and gate/up into
+ * `gate_up_proj`; Qwen3 adds per-head q/k norms; Gemma2 adds two norms around the MLP.
+ */
+export type ModelLayout = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'phi3' | 'gemma' | 'gemma2';
 
-export const MODEL_LAYOUTS: readonly ModelLayout[] = ['llama', 'mistral', 'qwen2', 'phi3'];
+/**
+ * What transformers' modeling code does for each layout (read from `modeling_<type>.py` and
+ * `configuration_<type>.py`): which config flag (if any) switches each bias on, the default of
+ * `tie_word_embeddings`, and the norms of a decoder block.
+ */
+export interface LayoutRule {
+  /** qkv_proj and gate_up_proj instead of q/k/v and gate/up (Phi-3). */
+  readonly fused: boolean;
+  /** `tie_word_embeddings` when config.json does not say: the config class default. */
+  readonly tiedByDefault: boolean;
+  /** Bias of q/k/v: from `attention_bias`, always (Qwen2), or never. */
+  readonly qkvBias: 'attention_bias' | 'always' | 'never';
+  /** Bias of o_proj: from `attention_bias`, or never (Qwen2 has q/k/v biases but none on o_proj). */
+  readonly oBias: 'attention_bias' | 'never';
+  /** Bias of the MLP projections: from `mlp_bias` (Llama only), or never. */
+  readonly mlpBias: 'mlp_bias' | 'never';
+  /** RMSNorm weights [H] of a block, after `input_layernorm` and `post_attention_layernorm`. */
+  readonly extraNorms: readonly string[];
+  /** Per-head RMSNorm weights [head_dim] on q and k (`self_attn.q_norm`, `self_attn.k_norm`). */
+  readonly qkNorm: boolean;
+}
+
+const plain = { fused: false, tiedByDefault: false, extraNorms: [], qkNorm: false } as const;
+
+/** The rules of every layout kvant knows. */
+export const LAYOUT_RULES: Readonly<Record<ModelLayout, LayoutRule>> = {
+  llama: { ...plain, qkvBias: 'attention_bias', oBias: 'attention_bias', mlpBias: 'mlp_bias' },
+  mistral: { ...plain, qkvBias: 'never', oBias: 'never', mlpBias: 'never' },
+  qwen2: { ...plain, qkvBias: 'always', oBias: 'never', mlpBias: 'never' },
+  qwen3: { ...plain, qkvBias: 'attention_bias', oBias: 'attention_bias', mlpBias: 'never', qkNorm: true },
+  phi3: { ...plain, fused: true, qkvBias: 'never', oBias: 'never', mlpBias: 'never' },
+  gemma: { ...plain, tiedByDefault: true, qkvBias: 'attention_bias', oBias: 'attention_bias', mlpBias: 'never' },
+  gemma2: {
+    ...plain,
+    tiedByDefault: true,
+    qkvBias: 'attention_bias',
+    oBias: 'attention_bias',
+    mlpBias: 'never',
+    extraNorms: ['pre_feedforward_layernorm', 'post_feedforward_layernorm'],
+  },
+};
+
+/** Model types (`model_type` values) kvant knows the layout of. */
+export const MODEL_LAYOUTS: readonly ModelLayout[] = Object.keys(LAYOUT_RULES) as ModelLayout[];
 
 /** The parts of config.json kvant uses, with transformers' defaults applied. */
 export interface HfConfig {
-  /** `model_type`: llama, mistral, qwen2, phi3, ... */
+  /** `model_type`: llama, mistral, qwen2, qwen3, phi3, gemma, gemma2, ... */
   readonly model_type: string;
   /** `architectures`, e.g. ["LlamaForCausalLM"] (empty when absent). */
   readonly architectures: readonly string[];
@@ -35,7 +83,7 @@ export interface HfConfig {
   readonly head_dim: number;
   /** Vocabulary size V (rows of the embedding and of lm_head). */
   readonly vocab_size: number;
-  /** lm_head shares the embedding's weight (default false for these families). */
+  /** lm_head shares the embedding's weight (default: the layout's config class default, LAYOUT_RULES). */
   readonly tie_word_embeddings: boolean;
   /** Stored weight dtype, e.g. "bfloat16" (`torch_dtype`, or `dtype` in newer transformers). */
   readonly torch_dtype?: string;
@@ -43,21 +91,21 @@ export interface HfConfig {
   readonly rope_theta?: number;
   readonly max_position_embeddings?: number;
   readonly hidden_act?: string;
-  /** Biases on q/k/v/o (Llama's `attention_bias`; always true on q/k/v for Qwen2). */
+  /** `attention_bias` as written (default false); which projections it affects is the layout's rule. */
   readonly attention_bias: boolean;
-  /** Biases on the MLP projections (Llama's `mlp_bias`). */
+  /** `mlp_bias` as written (default false); only Llama's MLP reads it. */
   readonly mlp_bias: boolean;
   readonly bos_token_id?: number | readonly number[];
   readonly eos_token_id?: number | readonly number[];
   /** `quantization_config`, as read (present in quantized models). */
   readonly quantization_config?: Readonly<Record<string, JsonValue>>;
+  /** True when config.json has a `quantization_config` key, even one whose value is null. */
+  readonly has_quantization_config: boolean;
   /** Layout derived from model_type, or undefined when kvant does not know it. */
   readonly layout: ModelLayout | undefined;
   /** The whole JSON object, for fields not typed here. */
   readonly raw: Readonly<Record<string, JsonValue>>;
 }
-
-const LAYOUT_OF: Readonly<Record<string, ModelLayout>> = { llama: 'llama', mistral: 'mistral', qwen2: 'qwen2', phi3: 'phi3' };
 
 /** Parse a config.json object (already JSON); `path` names it in errors. */
 export function parseHfConfig(json: JsonValue, path: string): HfConfig {
@@ -100,7 +148,7 @@ export function parseHfConfig(json: JsonValue, path: string): HfConfig {
   } else headDim = positive('head_dim');
   const quant = json.quantization_config;
   if (quant !== undefined && quant !== null && !isJsonObject(quant)) throw new ModelFileError(path, '"quantization_config" to be an object', JSON.stringify(quant));
-  const layout = LAYOUT_OF[modelType];
+  const layout = Object.hasOwn(LAYOUT_RULES, modelType) ? (modelType as ModelLayout) : undefined;
   return {
     model_type: modelType,
     architectures: (architectures as string[] | undefined | null) ?? [],
@@ -111,45 +159,51 @@ export function parseHfConfig(json: JsonValue, path: string): HfConfig {
     num_key_value_heads: kvHeads,
     head_dim: headDim,
     vocab_size: positive('vocab_size'),
-    tie_word_embeddings: optional<boolean>('tie_word_embeddings', 'boolean') ?? false,
+    tie_word_embeddings: optional<boolean>('tie_word_embeddings', 'boolean') ?? (layout ? LAYOUT_RULES[layout].tiedByDefault : false),
     torch_dtype: optional<string>('torch_dtype', 'string') ?? optional<string>('dtype', 'string'),
     rms_norm_eps: optional<number>('rms_norm_eps', 'number'),
     rope_theta: optional<number>('rope_theta', 'number'),
     max_position_embeddings: optional<number>('max_position_embeddings', 'number'),
     hidden_act: optional<string>('hidden_act', 'string'),
-    attention_bias: layout === 'qwen2' ? true : (optional<boolean>('attention_bias', 'boolean') ?? false),
+    attention_bias: optional<boolean>('attention_bias', 'boolean') ?? false,
     mlp_bias: optional<boolean>('mlp_bias', 'boolean') ?? false,
     bos_token_id: tokenIds('bos_token_id'),
     eos_token_id: tokenIds('eos_token_id'),
     quantization_config: quant ? { ...(quant as Record<string, JsonValue>) } : undefined,
+    has_quantization_config: Object.hasOwn(json, 'quantization_config'),
     layout,
     raw: { ...json },
   };
 }
 
-/** Read and parse a JSON file, with typed errors naming the path. */
+/** Read and parse a JSON file strictly (duplicate keys refused; regular files only), with typed errors naming the path. */
 export async function readJsonFile(path: string): Promise<JsonValue> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = (await readRegularFile(path, 'a readable JSON file')).toString('utf8');
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ModelFileError(path, 'a readable JSON file', code === 'ENOENT' ? 'no such file' : (e as Error).message);
+    if (e instanceof FileSystemError) throw new ModelFileError(path, e.expected, e.found);
+    throw e;
   }
   try {
     return parseStrictJson(text);
   } catch (e) {
-    if (e instanceof StrictJsonError) throw new ModelFileError(path, 'valid JSON', e.message);
+    if (e instanceof StrictJsonError) throw new ModelFileError(path, 'valid JSON with each key once', e.message);
     throw e;
   }
 }
 
-/** Read `config.json` from a model folder, or from a path to the file itself. */
+/**
+ * Read `config.json` from a model folder, or from a path to the file itself. A path ending in
+ * `.json` is always the file (a folder named config.json is reported as a folder, not searched).
+ */
 export async function readHfConfig(folderOrFile: string): Promise<HfConfig> {
-  const isDir = await stat(folderOrFile).then(
-    (s) => s.isDirectory(),
-    () => false,
-  );
+  const isDir =
+    !folderOrFile.endsWith('.json') &&
+    (await stat(folderOrFile).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ));
   const path = isDir ? join(folderOrFile, 'config.json') : folderOrFile;
   return parseHfConfig(await readJsonFile(path), path);
 }
@@ -186,27 +240,32 @@ export function expectedTensors(config: HfConfig): ExpectedTensor[] {
     out.push({ name: `${name}.weight`, shape: [n, k], role: 'linear' });
     if (bias) out.push({ name: `${name}.bias`, shape: [n], role: 'bias' });
   };
+  const rule = LAYOUT_RULES[layout];
+  const qkvBias = rule.qkvBias === 'always' || (rule.qkvBias === 'attention_bias' && config.attention_bias);
+  const oBias = rule.oBias === 'attention_bias' && config.attention_bias;
+  const mlpBias = rule.mlpBias === 'mlp_bias' && config.mlp_bias;
   for (let l = 0; l < config.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
-    if (layout === 'phi3') {
-      linear(`${p}.self_attn.qkv_proj`, q + 2 * kv, H, false);
-      linear(`${p}.self_attn.o_proj`, H, q, false);
-      linear(`${p}.mlp.gate_up_proj`, 2 * I, H, false);
-      linear(`${p}.mlp.down_proj`, H, I, false);
+    if (rule.fused) {
+      linear(`${p}.self_attn.qkv_proj`, q + 2 * kv, H, qkvBias);
     } else {
-      const qkvBias = config.attention_bias;
-      const oBias = layout === 'llama' && config.attention_bias;
-      const mlpBias = layout === 'llama' && config.mlp_bias;
       linear(`${p}.self_attn.q_proj`, q, H, qkvBias);
       linear(`${p}.self_attn.k_proj`, kv, H, qkvBias);
       linear(`${p}.self_attn.v_proj`, kv, H, qkvBias);
-      linear(`${p}.self_attn.o_proj`, H, q, oBias);
+    }
+    linear(`${p}.self_attn.o_proj`, H, q, oBias);
+    if (rule.qkNorm) {
+      out.push({ name: `${p}.self_attn.q_norm.weight`, shape: [config.head_dim], role: 'norm' });
+      out.push({ name: `${p}.self_attn.k_norm.weight`, shape: [config.head_dim], role: 'norm' });
+    }
+    if (rule.fused) {
+      linear(`${p}.mlp.gate_up_proj`, 2 * I, H, mlpBias);
+    } else {
       linear(`${p}.mlp.gate_proj`, I, H, mlpBias);
       linear(`${p}.mlp.up_proj`, I, H, mlpBias);
-      linear(`${p}.mlp.down_proj`, H, I, mlpBias);
     }
-    out.push({ name: `${p}.input_layernorm.weight`, shape: [H], role: 'norm' });
-    out.push({ name: `${p}.post_attention_layernorm.weight`, shape: [H], role: 'norm' });
+    linear(`${p}.mlp.down_proj`, H, I, mlpBias);
+    for (const norm of ['input_layernorm', 'post_attention_layernorm', ...rule.extraNorms]) out.push({ name: `${p}.${norm}.weight`, shape: [H], role: 'norm' });
   }
   out.push({ name: 'model.norm.weight', shape: [H], role: 'norm' });
   if (!config.tie_word_embeddings) out.push({ name: 'lm_head.weight', shape: [config.vocab_size, H], role: 'lm_head' });

@@ -140,10 +140,11 @@ export function parseSafetensorsHeader(headerBytes: Uint8Array, dataLength: numb
   }
   let root: ReturnType<typeof parseStrictJson>;
   try {
-    root = parseStrictJson(text);
+    root = parseStrictJson(text, { integersOnly: true });
   } catch (e) {
     if (e instanceof StrictJsonError) {
       if (e.kind === 'duplicate-key') throw new SafetensorsError('duplicate-key', file, undefined, 'each key once in the header', `${e.detail} (character ${e.position})`);
+      if (e.kind === 'non-integer') throw new SafetensorsError('entry', file, e.keyPath[0], 'integer shapes and data_offsets (the format has no floats)', `${e.detail} (character ${e.position})`);
       throw new SafetensorsError('header-json', file, undefined, 'a valid JSON header', `${e.detail} at character ${e.position} of ${text.length}`);
     }
     throw e;

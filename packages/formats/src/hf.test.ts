@@ -193,14 +193,14 @@ describe('config.json', () => {
     bad({ ...phi3Mini, num_key_value_heads: 5 }, 'multiple of num_key_value_heads');
     bad({ ...phi3Mini, tie_word_embeddings: 'yes' }, '"tie_word_embeddings" to be a boolean');
     bad([1], 'a JSON object');
-    expect(() => expectedTensors(parseHfConfig({ ...phi3Mini, model_type: 'gpt2' }, 'g'))).toThrow(/model_type in llama, mistral, qwen2, phi3.*"gpt2"/);
+    expect(() => expectedTensors(parseHfConfig({ ...phi3Mini, model_type: 'gpt2' }, 'g'))).toThrow(/model_type in llama, mistral, qwen2, qwen3, phi3, gemma, gemma2.*"gpt2"/);
   });
 
   it('gives typed errors naming the path for missing folders, missing or broken files, and missing weights', async () => {
     const dir = join(root, 'broken');
     await mkdir(dir);
     await expect(HfModelFolder.open(join(root, 'nope'))).rejects.toMatchObject({ path: join(root, 'nope'), found: 'no such directory' });
-    await expect(HfModelFolder.open(dir)).rejects.toMatchObject({ path: join(dir, 'config.json'), found: 'no such file' });
+    await expect(HfModelFolder.open(dir)).rejects.toMatchObject({ path: join(dir, 'config.json'), found: 'no such file or directory (ENOENT)' });
     await writeFile(join(dir, 'config.json'), '{"model_type": "llama",');
     const err = await HfModelFolder.open(dir).catch((e) => e);
     expect(err).toBeInstanceOf(ModelFileError);

@@ -1,5 +1,5 @@
 /**
- * Typed errors of @kvant/model. Each names the file (and the tensor, where there is one), what was
+ * Typed errors of @kvant/formats. Each names the file (and the tensor, where there is one), what was
  * expected and what was found, so a user can fix the input without reading kvant's source.
  */
 import { ConfigError, FormatError } from '@kvant/abi';
