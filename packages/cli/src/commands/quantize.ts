@@ -8,7 +8,9 @@ const USAGE = `usage: kvant quantize <model-dir> --out <dir> [--quant-type nf4|f
 
 Quantizes the linear weights of the decoder blocks (*_proj.weight under model.layers.*) of a local
 Hugging Face model folder (config.json + safetensors, single or sharded; F32/F16/BF16) to
-bitsandbytes 4-bit, and writes a folder that transformers with bitsandbytes loads as a 4-bit model.
+bitsandbytes 4-bit, and writes a folder in the layout transformers with bitsandbytes loads as a 4-bit
+model. Verified in kvant's CI: the bytes equal an independent implementation of bitsandbytes'
+algorithm, and transformers parses the config and tokenizer; loading the weights needs bitsandbytes.
 Embeddings, norms and lm_head stay as they are; tokenizer files are copied. The folder is checked
 against its config.json first (model_type, every tensor's presence, shape and dtype); nothing is
 quantized when it does not match. The input is never modified (docs/guarantees.md).
@@ -88,7 +90,7 @@ function progressPrinter(started: number): (i: number, count: number, name: stri
 
 export const quantizeCommand: Command = {
   name: 'quantize',
-  summary: 'quantize a Hugging Face model folder to bitsandbytes NF4/FP4 (transformers loads it as 4-bit)',
+  summary: 'quantize a Hugging Face model folder to bitsandbytes NF4/FP4 (the layout transformers loads as 4-bit)',
   usage: USAGE,
   async run(argv) {
     const { values, positionals } = parseCommandArgs('quantize', argv, {
