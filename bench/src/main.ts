@@ -9,13 +9,17 @@ import { KvantError, RUNTIME_NAMES, type Runtime, UnsupportedError } from '@kvan
 import { writeFileAtomic } from '@kvant/formats';
 import { createRuntime } from '@kvant/runtimes';
 import { describeMachine } from './machine';
+import { type LinalgReport, runLinalgBenches } from './linalg-report';
 import { type BenchResult, runBenches } from './run-benches';
 import { BENCH_N, quantBenches } from './suites';
 
-const USAGE = `usage: pnpm bench [--runtime R]... [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
+const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
   --runtime R   runtimes to compare (default: wasm, plus webgpu and cuda where they start);
                 the first one is the baseline of the ratios
-  --n N         elements per kernel (default ${BENCH_N})
+  --suite S     quant: the quant kernels against copy bandwidth; linalg: matmul (1024³ and
+                linear-layer shapes), 4-bit matmul, AdamW / AdamW8bit on 10M parameters, the peak
+                rate, wasm with 1 thread, numpy's sgemm; all (default): both
+  --n N         elements per quant kernel (default ${BENCH_N})
   --time MS     minimum time per kernel (default 400)
   --json        print the results (with the machine description) as JSON on stdout; progress goes to stderr
   --json-out FILE  also write them to FILE (atomically)
@@ -58,6 +62,7 @@ function parseBenchArgs(argv: string[]) {
       options: {
         runtime: { type: 'string', multiple: true },
         n: { type: 'string' },
+        suite: { type: 'string' },
         json: { type: 'boolean' },
         'json-out': { type: 'string' },
         time: { type: 'string' },
@@ -82,6 +87,8 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   for (const name of explicit) if (!(RUNTIME_NAMES as readonly string[]).includes(name)) throw new BenchUsageError(`--runtime: expected one of ${RUNTIME_NAMES.join(', ')}, found ${JSON.stringify(name)}`);
   const names = explicit.length ? explicit : ['wasm', 'webgpu', 'cuda'];
   const n = positiveInt('n', values.n, BENCH_N);
+  const suite = values.suite ?? 'all';
+  if (!['quant', 'linalg', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg or all, found ${JSON.stringify(suite)}`);
   const timeMs = values.time === undefined ? undefined : positiveInt('time', values.time, 400);
   const runtimes: Runtime[] = [];
   const skipped: Record<string, string> = {};
@@ -97,15 +104,18 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   const machine = describeMachine();
   log(`machine: ${machine.cpu} x${machine.cores}, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}`);
   const results: BenchResult[] = [];
+  let linalg: LinalgReport | undefined;
   try {
     for (const rt of runtimes) {
       log(`\n${rt.name}: ${rt.info().description}`);
-      results.push(...(await runBenches(rt, quantBenches(n), { log, timeMs })));
+      // The copy benchmark always runs: every other rate is reported against it.
+      const list = suite === 'linalg' ? quantBenches(n).slice(0, 1) : quantBenches(n);
+      results.push(...(await runBenches(rt, list, { log, timeMs })));
     }
+    if (suite !== 'quant') linalg = await runLinalgBenches(runtimes, results, { log, timeMs });
   } finally {
     for (const rt of runtimes) rt.dispose();
-  }
-  if (runtimes.length > 1) {
+  }  if (runtimes.length > 1) {
     const base = runtimes[0].name;
     log(`\nratios (median time on ${base} / on each runtime; > 1 means faster than ${base}):`);
     for (const r of results.filter((x) => x.runtime !== base)) {
@@ -113,7 +123,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
       if (b) log(`  ${r.name.padEnd(42)} ${r.runtime} vs ${base}: ${(b.medianMs / r.medianMs).toFixed(2)}x`);
     }
   }
-  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results };
+  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results, ...(linalg ? { linalg } : {}) };
   if (values['json-out']) {
     await writeFileAtomic(values['json-out'], `${JSON.stringify(out, null, 1)}\n`, { checkOutput: true, force: true });
     log(`\nwrote ${values['json-out']}`);

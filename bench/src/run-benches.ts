@@ -9,6 +9,7 @@ import { Bench } from 'tinybench';
 import type { KernelBench } from './suites';
 
 export interface BenchResult {
+  /** The runtime's name, or the label the run was given (e.g. `wasm 1 thread`). */
   readonly runtime: string;
   readonly name: string;
   readonly kernel: string;
@@ -27,6 +28,10 @@ export interface BenchOptions {
   /** Minimum time per task in ms. */
   readonly timeMs?: number;
   readonly log?: (line: string) => void;
+  /** Name the results by this instead of the runtime's name (two configurations of one runtime). */
+  readonly label?: string;
+  /** mem.copy GB/s of this runtime, when the list does not start with the copy benchmark. */
+  readonly copyGbPerS?: number;
 }
 
 /** Allocate and fill the inputs of a benchmark on `rt`; outputs are allocated empty. */
@@ -44,19 +49,20 @@ function setup(rt: Runtime, b: KernelBench) {
 
 /** Validate through the conformance runner (the one harness): a wrong kernel is never timed. */
 async function validate(rt: Runtime, b: KernelBench): Promise<void> {
-  const r = await checkCase(rt, { kernel: b.kernel, name: b.name, params: b.params, inputs: b.inputs, seed: 42 });
+  const r = await checkCase(rt, { kernel: b.kernel, name: b.name, params: b.check ?? b.params, inputs: b.inputs, seed: 42 });
   if (r.status !== 'pass') throw new Error(`${describeFailure(r)}; not timing a wrong kernel`);
 }
 
 /** Benchmark every entry on one runtime. The first entry must be the copy benchmark. */
 export async function runBenches(rt: Runtime, benches: readonly KernelBench[], options: BenchOptions = {}): Promise<BenchResult[]> {
   const results: BenchResult[] = [];
-  let copyGbPerS = 0;
+  let copyGbPerS = options.copyGbPerS ?? 0;
+  const label = options.label ?? rt.name;
   for (const b of benches) {
     const s = setup(rt, b);
     try {
       await validate(rt, b);
-      const bench = new Bench({ time: options.timeMs ?? 400, warmupTime: 50, iterations: 5 });
+      const bench = new Bench({ time: options.timeMs ?? 400, warmupTime: b.heavy ? 0 : 50, warmupIterations: b.heavy ? 1 : undefined, iterations: b.heavy ? 3 : 5 });
       bench.add(b.name, async () => {
         rt.dispatch(b.kernel, s.tensors, b.params);
         await rt.flush();
@@ -70,7 +76,7 @@ export async function runBenches(rt: Runtime, benches: readonly KernelBench[], o
       const gbPerS = cost.bytes / (medianMs * 1e-3) / 1e9;
       if (b.kernel === 'mem.copy') copyGbPerS = gbPerS;
       const result: BenchResult = {
-        runtime: rt.name,
+        runtime: label,
         name: b.name,
         kernel: b.kernel,
         params: { ...b.params },
@@ -82,7 +88,8 @@ export async function runBenches(rt: Runtime, benches: readonly KernelBench[], o
         validated: true,
       };
       results.push(result);
-      options.log?.(`${rt.name.padEnd(9)} ${b.name.padEnd(42)} ${medianMs.toFixed(3).padStart(9)} ms ${gbPerS.toFixed(2).padStart(8)} GB/s ${(result.fractionOfCopy * 100).toFixed(0).padStart(5)}% of copy`);
+      const rate = cost.flops >= 4 * cost.bytes ? `${result.gflopPerS.toFixed(2).padStart(8)} GFLOP/s` : `${gbPerS.toFixed(2).padStart(8)} GB/s ${(result.fractionOfCopy * 100).toFixed(0).padStart(5)}% of copy`;
+      options.log?.(`${label.padEnd(14)} ${b.name.padEnd(46)} ${medianMs.toFixed(3).padStart(10)} ms ${rate}`);
     } finally {
       for (const t of Object.values(s.tensors)) rt.free(t);
     }

@@ -10,6 +10,14 @@ export interface KernelBench {
   readonly kernel: string;
   readonly params: Params;
   readonly inputs: Readonly<Record<string, Gen>>;
+  /**
+   * Params of the case validated against the reference before timing, when the timed shape is too
+   * large for the reference (plain TypeScript) to compute quickly: the same kernel, flags and
+   * inputs at a smaller size. Default: the timed params.
+   */
+  readonly check?: Params;
+  /** A long kernel (seconds per call): fewer samples, no warm-up time. */
+  readonly heavy?: boolean;
 }
 
 /** Elements per quant benchmark: 4M (16 MiB of f32), larger than the caches of these machines. */

@@ -45,6 +45,16 @@ describe.each(['wasm', 'webgpu', 'cuda-emu', ...(cuda.status === 'available' ? [
   });
 });
 
+describe('wasm on one thread', () => {
+  it('passes every case too (the default above splits heavy kernels over the cores)', async () => {
+    const rt = await createRuntime('wasm', { threads: 1 });
+    open.push(rt);
+    expect(rt.info().description).toMatch(/single thread/);
+    const results = await runConformance([rt]);
+    expect(results.filter((r) => r.status !== 'pass').map(describeFailure)).toEqual([]);
+  });
+});
+
 describe('cuda', () => {
   it(cuda.status === 'available' ? 'is available here (the suite above ran it)' : 'is absent here, and says why', () => {
     if (cuda.status === 'available') expect(cuda.description).toBeTruthy();

@@ -4,7 +4,7 @@
  * cuda, webgpu (Dawn over Vulkan on the same GPU) and wasm, compares them with the reference and
  * with each other, runs the runtime benchmarks, prints the tables and writes JSON results.
  *
- * usage: run.sh [--out DIR] [--runtime R]... [--require R]... [--allow-unsupported] [--no-bench] [--n ELEMENTS]
+ * usage: run.sh [--out DIR] [--runtime R]... [--require R]... [--allow-unsupported] [--no-bench] [--bench-suite S] [--n ELEMENTS]
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -27,13 +27,14 @@ const { values } = parseArgs({
     runtime: { type: 'string', multiple: true },
     require: { type: 'string', multiple: true },
     'no-bench': { type: 'boolean' },
+    'bench-suite': { type: 'string' },
     'allow-unsupported': { type: 'boolean' },
     n: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  console.log(`usage: run.sh [--out DIR] [--runtime R]... [--require R]... [--allow-unsupported] [--no-bench] [--n ELEMENTS]
+  console.log(`usage: run.sh [--out DIR] [--runtime R]... [--require R]... [--allow-unsupported] [--no-bench] [--bench-suite S] [--n ELEMENTS]
   --out DIR             where results go (default ./kvant-results)
   --runtime R           runtimes to check (default cuda, webgpu, wasm); one that is absent here (no
                         driver, no adapter) is reported as not available; one that crashes while
@@ -41,6 +42,7 @@ if (values.help) {
   --require R           fail when R is not available (e.g. --require cuda on a GPU machine)
   --allow-unsupported   a kernel that a runtime reports unsupported does not fail the run
   --no-bench            conformance only
+  --bench-suite S       quant, linalg or all (default): which benchmarks run
   --n N                 elements per benchmark kernel`);
   process.exit(0);
 }
@@ -81,6 +83,7 @@ if (available.length) {
     const bargs = ['--json-out', join(out, 'bench.json')];
     for (const r of available) bargs.push('--runtime', r);
     if (values.n) bargs.push('--n', values.n);
+    if (values['bench-suite']) bargs.push('--suite', values['bench-suite']);
     code ||= await benchMain(bargs);
   }
 }

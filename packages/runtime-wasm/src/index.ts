@@ -4,5 +4,6 @@
  * Build the module with `pnpm build` (scripts/build.ts).
  */
 export { Arena } from './arena';
-export { createWasmRuntime, WasmRuntime } from './runtime';
+export { createWasmRuntime, WasmRuntime, type WasmRuntimeOptions } from './runtime';
+export { SCRATCH_BYTES } from './module';
 export { UNSUPPORTED } from './unsupported';

@@ -1,15 +1,28 @@
 /**
  * Loading the kernels module: the .wasm bytes are embedded as base64 (src/generated/wasm-binary.ts,
  * written by scripts/build.ts), so Node, browser bundles and a bundled kit need no file lookups.
- * The module is compiled once per process and instantiated once per runtime (each runtime owns
- * its linear memory).
+ * Two builds of the same sources: one with its own memory (single-threaded), one that imports a
+ * shared memory (threads: the runtime and each of its workers instantiate it over one memory).
+ * Each is compiled once per process and instantiated once per runtime (and per worker).
  */
 import { KERNELS, RuntimeFailure, UnsupportedError, cIdent } from '@kvant/abi';
-import { WASM_BASE64 } from './generated/wasm-binary';
+import { WASM_BASE64, WASM_MT_BASE64, WASM_MT_MIN_PAGES } from './generated/wasm-binary';
 import { UNSUPPORTED } from './unsupported';
 
 /** A kernel export: `family__name(paramsPtr, bindingsPtr)`. */
 export type KernelFn = (params: number, bindings: number) => void;
+/**
+ * A splittable kernel's `family__name__part(params, bindings, part, parts, scratch)`: computes part
+ * `part` of `parts` disjoint shares of the output, bit-identical to the whole kernel, using the
+ * SCRATCH_BYTES at `scratch` as its private working memory.
+ */
+export type PartFn = (params: number, bindings: number, part: number, parts: number, scratch: number) => void;
+
+/** Private working memory a `__part` call may use (packed panels). */
+export const SCRATCH_BYTES = 1 << 20;
+
+/** The export name of a kernel's splittable variant. */
+export const partExport = (id: string) => `${cIdent(id)}__part`;
 
 /** What the runtime uses of an instance. */
 export interface KernelInstance {
@@ -18,6 +31,8 @@ export interface KernelInstance {
   readonly heapBase: number;
   /** Kernel exports by kernel id. */
   readonly kernels: ReadonlyMap<string, KernelFn>;
+  /** Splittable variants by kernel id (only kernels that have one). */
+  readonly parts: ReadonlyMap<string, PartFn>;
 }
 
 function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
@@ -27,44 +42,52 @@ function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+const compiled = new Map<boolean, Promise<WebAssembly.Module>>();
 
-/** The compiled module (compiled on first use). */
-export function kernelsModule(): Promise<WebAssembly.Module> {
-  if (!compiled) {
-    compiled = (async () => {
+/** The compiled module (compiled on first use): `shared` picks the threaded build. */
+export function kernelsModule(shared = false): Promise<WebAssembly.Module> {
+  let m = compiled.get(shared);
+  if (!m) {
+    m = (async () => {
       if (typeof WebAssembly === 'undefined') throw new UnsupportedError('wasm', 'the runtime', 'no WebAssembly in this JavaScript engine');
-      const bytes = decodeBase64(WASM_BASE64);
+      const bytes = decodeBase64(shared ? WASM_MT_BASE64 : WASM_BASE64);
       if (!WebAssembly.validate(bytes)) {
-        throw new UnsupportedError('wasm', 'the runtime', 'this engine cannot validate the module (WebAssembly SIMD is required)');
+        throw new UnsupportedError('wasm', 'the runtime', `this engine cannot validate the module (WebAssembly SIMD${shared ? ' and threads are' : ' is'} required)`);
       }
       return WebAssembly.compile(bytes);
     })();
-    compiled.catch(() => {
-      compiled = undefined;
-    });
+    compiled.set(shared, m);
+    m.catch(() => compiled.delete(shared));
   }
-  return compiled;
+  return m;
 }
 
-/** Instantiate the module with its one import (`env.abort`, reached only on an internal error). */
-export async function instantiateKernels(): Promise<KernelInstance> {
-  const module = await kernelsModule();
-  const imports = {
-    env: {
-      abort: (_msg: number, _file: number, line: number, column: number) => {
-        throw new RuntimeFailure('wasm', 'internal', undefined, `abort() in the kernels module at ${line}:${column}`);
-      },
+/** A shared memory for the threaded module: at least its static data, growable to wasm32's 4 GiB. */
+export function sharedMemory(): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: Math.max(WASM_MT_MIN_PAGES, 1), maximum: 65536, shared: true });
+}
+
+/**
+ * Instantiate a module with its imports (`env.abort`, reached only on an internal error, and for
+ * the threaded build `env.memory`, the shared memory).
+ */
+export async function instantiateKernels(memory?: WebAssembly.Memory): Promise<KernelInstance> {
+  const module = await kernelsModule(memory !== undefined);
+  const env: Record<string, unknown> = {
+    abort: (_msg: number, _file: number, line: number, column: number) => {
+      throw new RuntimeFailure('wasm', 'internal', undefined, `abort() in the kernels module at ${line}:${column}`);
     },
   };
-  const instance = await WebAssembly.instantiate(module, imports);
+  if (memory) env.memory = memory;
+  const instance = await WebAssembly.instantiate(module, { env: env as WebAssembly.ModuleImports });
   const exports = instance.exports as Record<string, unknown>;
-  const memory = exports.memory;
+  const mem = memory ?? exports.memory;
   const heapBase = exports.heap_base;
-  if (!(memory instanceof WebAssembly.Memory) || typeof heapBase !== 'function') {
-    throw new RuntimeFailure('wasm', 'internal', undefined, 'the kernels module lacks `memory` or `heap_base` exports');
+  if (!(mem instanceof WebAssembly.Memory) || typeof heapBase !== 'function') {
+    throw new RuntimeFailure('wasm', 'internal', undefined, 'the kernels module lacks `memory` or `heap_base`');
   }
   const kernels = new Map<string, KernelFn>();
+  const parts = new Map<string, PartFn>();
   for (const spec of KERNELS) {
     if (spec.id in UNSUPPORTED) continue;
     const fn = exports[cIdent(spec.id)];
@@ -72,6 +95,8 @@ export async function instantiateKernels(): Promise<KernelInstance> {
       throw new RuntimeFailure('wasm', 'internal', spec.id, `the kernels module lacks the export ${cIdent(spec.id)}; rebuild with \`pnpm build\``);
     }
     kernels.set(spec.id, fn as KernelFn);
+    const part = exports[partExport(spec.id)];
+    if (typeof part === 'function') parts.set(spec.id, part as PartFn);
   }
-  return { memory, heapBase: (heapBase as () => number)() >>> 0, kernels };
+  return { memory: mem, heapBase: (heapBase as () => number)() >>> 0, kernels, parts };
 }

@@ -1,6 +1,7 @@
 import {
   type AnyTypedArray,
   bytesOf,
+  ConfigError,
   type DType,
   getKernel,
   hasKernel,
@@ -19,8 +20,22 @@ import {
   validateDispatch,
 } from '@kvant/abi';
 import { Arena, alignUp } from './arena';
-import { type KernelFn, type KernelInstance, instantiateKernels } from './module';
+import { type KernelFn, type KernelInstance, instantiateKernels, kernelsModule, type PartFn, partExport, SCRATCH_BYTES, sharedMemory } from './module';
+import { defaultThreads, ThreadPool, threadsUnavailable } from './threads';
 import { UNSUPPORTED } from './unsupported';
+
+/** Options of createWasmRuntime. */
+export interface WasmRuntimeOptions {
+  /**
+   * Threads to split heavy kernels over (matmul, 4-bit matmul): the calling thread plus
+   * `threads - 1` workers over one shared memory. Default: the machine's cores. 1: no workers.
+   * Results are bit-identical for every thread count.
+   */
+  readonly threads?: number;
+}
+
+/** Split a kernel over the threads only when it has at least this many flops (below, waking workers costs more than it saves). */
+const SPLIT_MIN_FLOPS = 1 << 22;
 
 const PAGE = 65536;
 /** Grow memory by at least this much at a time, so that many small allocations grow it rarely. */
@@ -34,16 +49,26 @@ interface Storage {
 }
 
 /**
- * The `wasm` runtime: AssemblyScript kernels compiled into one SIMD module, run on the calling
- * thread. Tensors live in the module's linear memory, handed out by a first-fit arena that grows
- * the memory when it runs out. A dispatch writes the packed params and the binding pointer table
- * into a fixed scratch area below the arena and calls the kernel export; nothing is allocated per
- * dispatch, so nothing can leak across dispatches.
+ * The `wasm` runtime: AssemblyScript kernels compiled into one SIMD module. Tensors live in the
+ * module's linear memory, handed out by a first-fit arena that grows the memory when it runs out.
+ * A dispatch writes the packed params and the binding pointer table into a fixed scratch area
+ * below the arena and calls the kernel export; nothing is allocated per dispatch, so nothing can
+ * leak across dispatches. With threads, the memory is shared with workers (src/threads.ts) and a
+ * kernel that has a `__part` export is split over them by output tiles (the dispatch returns when
+ * every part is done), each part with its own SCRATCH_BYTES of working memory.
  */
 export class WasmRuntime implements Runtime {
   readonly name = 'wasm' as const;
   private readonly memory: WebAssembly.Memory;
   private readonly kernels: ReadonlyMap<string, KernelFn>;
+  private readonly parts: ReadonlyMap<string, PartFn>;
+  /** Index of each part export in the workers' table (the order of `parts`). */
+  private readonly partIndex: ReadonlyMap<string, number>;
+  private readonly pool: ThreadPool | undefined;
+  /** Why this runtime runs on one thread when more were asked for (shown in info()). */
+  private readonly singleThreadReason: string | undefined;
+  /** Working memory of each thread's part (threaded runtimes only). */
+  private readonly scratch: number[] = [];
   private readonly arena: Arena;
   private readonly storage = new Map<number, Storage>();
   /** Scratch: the params block at paramsPtr, then one u32 pointer per binding at bindingsPtr. */
@@ -54,26 +79,46 @@ export class WasmRuntime implements Runtime {
   private nextId = 1;
   private disposed = false;
 
-  /** Use `createWasmRuntime()`; this takes an instantiated kernels module. */
-  constructor(instance: KernelInstance) {
+  /**
+   * Use `createWasmRuntime()`; this takes an instantiated kernels module and, for threads, the
+   * pool of workers over the same (shared) memory.
+   */
+  constructor(instance: KernelInstance, pool?: ThreadPool, singleThreadReason?: string) {
     this.memory = instance.memory;
     this.kernels = instance.kernels;
+    this.parts = instance.parts;
+    this.partIndex = new Map([...instance.parts.keys()].map((id, i) => [id, i]));
+    this.pool = pool;
+    this.singleThreadReason = singleThreadReason;
     const paramsBytes = Math.max(...KERNELS.map(paramsByteLength));
     const bindingsBytes = 4 * Math.max(...KERNELS.map((k) => k.bindings.length));
     this.paramsPtr = alignUp(instance.heapBase);
     this.bindingsPtr = this.paramsPtr + alignUp(paramsBytes);
-    const arenaBase = this.bindingsPtr + alignUp(bindingsBytes);
-    if (arenaBase > this.memory.buffer.byteLength) this.grow(arenaBase - this.memory.buffer.byteLength, 'the dispatch scratch');
-    this.arena = new Arena(arenaBase, this.memory.buffer.byteLength);
+    let arenaBase = this.bindingsPtr + alignUp(bindingsBytes);
+    for (let t = 0; pool && t < pool.threads; t++) {
+      this.scratch.push(arenaBase);
+      arenaBase += SCRATCH_BYTES;
+    }
     this.u8 = new Uint8Array(this.memory.buffer);
     this.u32 = new Uint32Array(this.memory.buffer);
+    if (arenaBase > this.memory.buffer.byteLength) this.grow(arenaBase - this.memory.buffer.byteLength, 'the dispatch scratch');
+    this.arena = new Arena(arenaBase, this.memory.buffer.byteLength);
+  }
+
+  /** Threads heavy kernels are split over (1: no workers). */
+  get threads(): number {
+    return this.pool?.threads ?? 1;
   }
 
   info(): RuntimeInfo {
+    const threads = this.pool ? `${this.pool.threads} threads` : `single thread${this.singleThreadReason ? `: ${this.singleThreadReason}` : ''}`;
     return {
       name: this.name,
-      description: 'WebAssembly (SIMD, single thread)',
+      description: `WebAssembly (SIMD, ${threads})`,
       details: {
+        threads: this.threads,
+        ...(this.singleThreadReason ? { singleThreadReason: this.singleThreadReason } : {}),
+        splitKernels: [...this.parts.keys()],
         kernels: this.kernels.size,
         memoryBytes: this.memory.buffer.byteLength,
         bytesInUse: this.arena.bytesInUse,
@@ -141,8 +186,14 @@ export class WasmRuntime implements Runtime {
     this.view().set(packParams(spec, params), this.paramsPtr);
     this.u32.set(pointers, this.bindingsPtr >>> 2); // view() above refreshed u32 too
     const fn = this.kernels.get(kernelId)!;
+    const part = this.parts.get(kernelId);
     try {
-      fn(this.paramsPtr, this.bindingsPtr);
+      if (this.pool && part && spec.cost(params).flops >= SPLIT_MIN_FLOPS) {
+        const p = this.paramsPtr;
+        const b = this.bindingsPtr;
+        const parts = this.pool.threads;
+        this.pool.run(this.partIndex.get(kernelId)!, p, b, parts, this.scratch, () => part(p, b, 0, parts, this.scratch[0]));
+      } else fn(this.paramsPtr, this.bindingsPtr);
     } catch (e) {
       if (e instanceof RuntimeFailure) throw e;
       throw new RuntimeFailure(this.name, 'launch', kernelId, e instanceof Error ? e.message : String(e));
@@ -162,6 +213,7 @@ export class WasmRuntime implements Runtime {
   /** Release every tensor. The instance (and its memory) is dropped with this object. */
   dispose(): void {
     this.storage.clear();
+    this.pool?.dispose();
     this.disposed = true;
   }
 
@@ -218,7 +270,23 @@ export class WasmRuntime implements Runtime {
   }
 }
 
-/** Create a wasm runtime (compiles the embedded module on first use, instantiates it per runtime). */
-export async function createWasmRuntime(): Promise<WasmRuntime> {
-  return new WasmRuntime(await instantiateKernels());
+/**
+ * Create a wasm runtime (compiles the embedded module on first use, instantiates it per runtime).
+ * With more than one thread (the default on a machine with several cores) heavy kernels are split
+ * over workers; where memory cannot be shared (a page without cross-origin isolation) it runs on
+ * one thread and `info()` says why.
+ */
+export async function createWasmRuntime(options: WasmRuntimeOptions = {}): Promise<WasmRuntime> {
+  const threads = options.threads ?? (await defaultThreads());
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new ConfigError('wasm runtime threads', 'an integer from 1 to 256', JSON.stringify(options.threads));
+  }
+  if (threads === 1) return new WasmRuntime(await instantiateKernels());
+  const unavailable = threadsUnavailable();
+  if (unavailable) return new WasmRuntime(await instantiateKernels(), undefined, unavailable);
+  const memory = sharedMemory();
+  const instance = await instantiateKernels(memory);
+  const names = [...instance.parts.keys()].map(partExport);
+  const pool = await ThreadPool.start(threads, await kernelsModule(true), memory, names);
+  return new WasmRuntime(instance, pool);
 }

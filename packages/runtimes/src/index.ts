@@ -10,6 +10,8 @@ export interface RuntimeOptions {
   powerPreference?: 'low-power' | 'high-performance';
   /** webgpu: ask for the fallback (software) adapter. */
   forceFallbackAdapter?: boolean;
+  /** wasm: threads to split heavy kernels over (default: the machine's cores; 1: no workers). */
+  threads?: number;
 }
 
 export function isRuntimeName(name: string): name is RuntimeName {
@@ -23,7 +25,7 @@ export async function createRuntime(name: string, options: RuntimeOptions = {}):
     case 'reference':
       return (await import('@kvant/reference')).createReferenceRuntime();
     case 'wasm':
-      return (await import('@kvant/runtime-wasm')).createWasmRuntime();
+      return (await import('@kvant/runtime-wasm')).createWasmRuntime({ threads: options.threads });
     case 'webgpu':
       return (await import('@kvant/runtime-webgpu')).createWebGpuRuntime(options);
     case 'cuda':
