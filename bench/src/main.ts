@@ -20,6 +20,7 @@ const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|all] [--
                 linear-layer shapes), 4-bit matmul, AdamW / AdamW8bit on 10M parameters, the peak
                 rate, wasm with 1 thread, numpy's sgemm; all (default): both
   --n N         elements per quant kernel (default ${BENCH_N})
+  --threads N   wasm: threads to split heavy kernels over (default: this machine's cores)
   --time MS     minimum time per kernel (default 400)
   --json        print the results (with the machine description) as JSON on stdout; progress goes to stderr
   --json-out FILE  also write them to FILE (atomically)
@@ -63,6 +64,7 @@ function parseBenchArgs(argv: string[]) {
         runtime: { type: 'string', multiple: true },
         n: { type: 'string' },
         suite: { type: 'string' },
+        threads: { type: 'string' },
         json: { type: 'boolean' },
         'json-out': { type: 'string' },
         time: { type: 'string' },
@@ -94,7 +96,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   const skipped: Record<string, string> = {};
   for (const name of names) {
     try {
-      runtimes.push(await createRuntime(name));
+      runtimes.push(await createRuntime(name, { threads: values.threads === undefined ? undefined : positiveInt('threads', values.threads, 1) }));
     } catch (e) {
       if (!(e instanceof UnsupportedError) || explicit.length) throw e;
       skipped[name] = e.reason;

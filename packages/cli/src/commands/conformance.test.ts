@@ -49,6 +49,15 @@ describe('kvant conformance', () => {
     }
   });
 
+  it('--threads sets the wasm runtime\'s threads; a bad count is a usage error', async () => {
+    const one = await capture(['conformance', '--runtime', 'wasm', '--threads', '1', '--kernel', 'mem.copy', '--quiet']);
+    expect(one.code).toBe(0);
+    expect(one.out).toMatch(/runtime wasm: WebAssembly \(SIMD, single thread\)/);
+    const two = await capture(['conformance', '--runtime', 'wasm', '--threads', '2', '--kernel', 'mem.copy', '--quiet']);
+    expect(two.out).toMatch(/runtime wasm: WebAssembly \(SIMD, 2 threads\)/);
+    expect((await capture(['conformance', '--runtime', 'wasm', '--threads', '0'])).code).toBe(2);
+  });
+
   it('rejects an unknown runtime with a typed error', async () => {
     const r = await capture(['conformance', '--runtime', 'tpu']);
     expect(r.code).toBe(1);

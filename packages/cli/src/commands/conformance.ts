@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { ConfigError, hasKernel, KERNELS, type Runtime, UnsupportedError } from '@kvant/abi';
 import { type CaseResult, describeFailure, formatTable, markdownTable, runConformance, selectCases } from '@kvant/conformance';
 import { createRuntime, isRuntimeName, RUNTIME_NAMES } from '@kvant/runtimes';
-import { type Command, parseCommandArgs, print } from '../command';
+import { type Command, intOption, parseCommandArgs, print } from '../command';
 
 /** Write a file atomically: a temporary sibling, then a rename. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
@@ -29,6 +29,7 @@ unsupported kernel, 2 on a usage error.
   --kernel K           only this kernel id (repeatable)
   --filter TEXT        only cases whose "kernel name" contains TEXT
   --allow-unsupported  a kernel a runtime reports unsupported does not fail the run
+  --threads N          wasm: threads to split heavy kernels over (default: this machine's cores)
   --json-out FILE      write every result as JSON
   --table FILE         write the support table as Markdown (e.g. docs/support.md)
   --quiet              print only the table and failures`;
@@ -52,6 +53,7 @@ export const conformanceCommand: Command = {
         kernel: { type: 'string', multiple: true },
         filter: { type: 'string' },
         'allow-unsupported': { type: 'boolean' },
+        threads: { type: 'string' },
         'json-out': { type: 'string' },
         table: { type: 'string' },
         quiet: { type: 'boolean' },
@@ -64,12 +66,13 @@ export const conformanceCommand: Command = {
     const selected = selectCases({ kernels: values.kernel, filter: values.filter });
     if (selected.length === 0) return usageError(`no conformance case matches${values.kernel ? ` --kernel ${values.kernel.join(', ')}` : ''}${values.filter ? ` --filter ${JSON.stringify(values.filter)}` : ''}`);
     const names = explicit.length ? explicit : RUNTIME_NAMES.filter((n) => n !== 'reference');
+    const threads = values.threads === undefined ? undefined : intOption('conformance', 'threads', values.threads, 1, 1, 256);
     const runtimes: Runtime[] = [];
     const missing: Record<string, string> = {};
     const crashed: Record<string, string> = {};
     for (const name of names) {
       try {
-        runtimes.push(await createRuntime(name));
+        runtimes.push(await createRuntime(name, { threads }));
       } catch (e) {
         // Absent (no driver, no adapter, no addon) is "not available"; anything else is a crash.
         if (e instanceof UnsupportedError) missing[name] = e.reason;

@@ -26,6 +26,7 @@ quantized when it does not match. The input is never modified (docs/guarantees.m
   --allow-nonfinite  quantize weights holding NaN/Inf after mapping NaN -> 0 and ±Inf -> ±max|finite|
                      of the tensor (default: refuse, naming the tensor, first index and count)
   --runtime R        wasm (default), webgpu, cuda, cuda-emu, reference
+  --threads N        wasm: threads to split heavy kernels over (default: this machine's cores)
   --force            replace an existing --out (only at the end, when the new folder is complete)
   --json             print the report as JSON on stdout instead of text
   --json-out FILE    also write the JSON report to FILE
@@ -102,6 +103,7 @@ export const quantizeCommand: Command = {
       'skip-modules': { type: 'string' },
       'allow-nonfinite': { type: 'boolean' },
       runtime: { type: 'string' },
+      threads: { type: 'string' },
       force: { type: 'boolean' },
       json: { type: 'boolean' },
       'json-out': { type: 'string' },
@@ -118,7 +120,8 @@ export const quantizeCommand: Command = {
     if (!isRuntimeName(runtimeName)) throw new UsageError('kvant quantize --runtime', `one of ${RUNTIME_NAMES.join(', ')}`, JSON.stringify(runtimeName));
     const skipModules = values['skip-modules']?.split(',').map((m) => m.trim()).filter((m) => m !== '');
     if (values['skip-modules'] !== undefined && !skipModules?.length) throw new UsageError('kvant quantize --skip-modules', 'a comma-separated list of module names', JSON.stringify(values['skip-modules']));
-    const rt = await createRuntime(runtimeName);
+    const threads = values.threads === undefined ? undefined : intOption('quantize', 'threads', values.threads, 1, 1, 256);
+    const rt = await createRuntime(runtimeName, { threads });
     const started = Date.now();
     try {
       const report = await quantizeModel(
