@@ -3,7 +3,7 @@
  * limit, typed errors, device loss, buffer pooling. Every kernel against the reference is the
  * conformance suite's job (conformance/src/runtimes.test.ts). In CI a missing adapter fails.
  */
-import { getKernel, type Params, RuntimeFailure, runOnce, UnsupportedError, upload } from '@kvant/abi';
+import { getKernel, type Params, RuntimeFailure, reducePartials, runOnce, UnsupportedError, upload } from '@kvant/abi';
 import { randn, ReferenceRuntime } from '@kvant/reference';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebGpuRuntime, LAUNCH, type WebGpuRuntime } from './index';
@@ -65,6 +65,26 @@ describe('webgpu dispatch geometry', () => {
     expect(out.every((v, i) => v === src[i])).toBe(true);
     r.free(a);
     r.free(b);
+  });
+
+  it('runs a multi-pass kernel (linalg.sum: one pass per tree level) with a 2D grid in every pass', async (ctx) => {
+    runtime(ctx);
+    const small = await createWebGpuRuntime({ maxWorkgroupsPerDimension: 3 });
+    try {
+      const ref = new ReferenceRuntime();
+      // 256^2 + 3 elements: three levels (257 -> 2 -> 1 partials); level 0 needs 5 workgroups -> a 3 x 2 grid.
+      const n = 65536 + 3;
+      expect(LAUNCH['linalg.sum'].passes?.({ n, accumulate: 0 })).toBe(3);
+      const x = randn(n, 11);
+      const outputs = { out: { dtype: 'f32' as const, count: 1 } };
+      for (const kernel of ['linalg.sum', 'linalg.sum_squares']) {
+        const params = { n, accumulate: 0 };
+        const inputs = { x, partials: new Float32Array(reducePartials(n)) };
+        expect(await runOnce(small, kernel, params, inputs, outputs)).toEqual(await runOnce(ref, kernel, params, inputs, outputs));
+      }
+    } finally {
+      small.dispose();
+    }
   });
 });
 

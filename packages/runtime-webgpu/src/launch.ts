@@ -12,6 +12,14 @@
  * and on lavapipe every workgroupBarrier of a shared-memory reduction costs a coroutine switch
  * per invocation; one invocation per block of <= 64 elements needs no barrier at all and ran
  * ~13x faster than a 64-invocation segment per block (nf4 bs64, n = 2^20: 5.8 ms, was 74 ms).
+ *
+ * Multi-pass kernels (`passes`): a kernel whose work needs a global barrier — each level of the
+ * reduction tree of linalg.sum reads the whole level before it — runs as several passes of one
+ * `dispatch`. The runtime records them as consecutive dispatches of one compute pass (WebGPU makes
+ * each dispatch's storage writes visible to the next), with the same params and bindings, and
+ * binds `pass_info` (kernels-wgsl/lib/passes.wgsl: the pass index and the pass count) at group 1
+ * with a dynamic offset per pass. The kernel derives everything else from its params and the
+ * index, so no host arithmetic per pass is needed and every runtime sees the same params bytes.
  */
 import type { Params } from '@kvant/abi';
 
@@ -20,9 +28,20 @@ export interface Launch {
   readonly workgroupSize: number;
   /** Elements per invocation (the WGSL `override PER`), for kernels that declare it. */
   readonly perInvocation?: number;
-  /** Workgroups for these params (a flat count; the runtime folds it into a 2D grid). */
-  readonly workgroups: (p: Params, wg: number, per: number) => number;
+  /**
+   * Workgroups for these params (a flat count; the runtime folds it into a 2D grid); `pass` is the
+   * pass index of a multi-pass kernel (always 0 otherwise). A pass of 0 workgroups is skipped.
+   */
+  readonly workgroups: (p: Params, wg: number, per: number, pass: number) => number;
+  /**
+   * Passes of one dispatch, for a kernel that includes lib/passes.wgsl (at most MAX_PASSES).
+   * Absent: one pass, and the pipeline has no group 1.
+   */
+  readonly passes?: (p: Params) => number;
 }
+
+/** Most passes one dispatch of a multi-pass kernel may run (the size of its pass uniform). */
+export const MAX_PASSES = 8;
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 /** PER elements (or words) of `count` per invocation, strided by WG within a workgroup. */
@@ -48,6 +67,32 @@ const perChunk: Launch = {
   workgroups: (p, wg, per) => ceilDiv(ceilDiv(p.n, p.blocksize), wg / Math.min(wg, p.blocksize / Math.min(per, p.blocksize))),
 };
 
+/** Fan-in of linalg.sum's tree (REDUCE_FAN_IN of @kvant/abi). */
+const FAN_IN = 256;
+/** Length of level `level` of the reduction tree of n elements (level 0 has ceil(n / 256)). */
+function levelLength(n: number, level: number): number {
+  let len = n;
+  for (let l = 0; l <= level; l++) len = ceilDiv(len, FAN_IN);
+  return len;
+}
+/** The 256-ary tree (kernels-wgsl/lib/tree_reduce.wgsl): one pass per level, one invocation per chunk. */
+const treeReduce: Launch = {
+  workgroupSize: 64,
+  workgroups: (p, wg, _per, pass) => ceilDiv(levelLength(p.n, pass), wg),
+  passes: (p) => {
+    let levels = 0;
+    let len = p.n;
+    do {
+      len = ceilDiv(len, FAN_IN);
+      levels++;
+    } while (len > 1);
+    return levels;
+  },
+};
+
+/** linalg.matmul_4bit(_dq): the matmul's 64x64 tiles over y [m, n] (trans 0) or [m, k] (trans 1). */
+const matmul4bitTiles: Launch = { workgroupSize: 256, workgroups: (p) => ceilDiv(p.m, 64) * ceilDiv(p.trans === 0 ? p.n : p.k, 64) };
+
 export const LAUNCH: Readonly<Record<string, Launch>> = {
   'mem.copy': perElement((p) => p.words),
   'quant.linear_quantize': { workgroupSize: 64, workgroups: (p) => ceilDiv(p.n, p.group) },
@@ -58,4 +103,19 @@ export const LAUNCH: Readonly<Record<string, Launch>> = {
   'quant.dequantize_4bit_dq': perElement((p) => p.n),
   'quant.blockwise8_quantize': perBlock,
   'quant.blockwise8_dequantize': perElement((p) => p.n),
+  // One workgroup per 64x64 tile of the result (kernels-wgsl/lib/matmul_tiles.wgsl).
+  'linalg.matmul': { workgroupSize: 256, workgroups: (p) => p.batch * ceilDiv(p.m, 64) * ceilDiv(p.n, 64) },
+  'linalg.matmul_4bit': matmul4bitTiles,
+  'linalg.matmul_4bit_dq': matmul4bitTiles,
+  'linalg.sum_squares': treeReduce,
+  'linalg.sum': treeReduce,
+  'linalg.add': perElement((p) => p.n),
+  'linalg.scale': perElement((p) => p.n),
+  'linalg.axpy': perElement((p) => p.n),
+  // PER = 2 Philox blocks of four elements per invocation: the draw, not memory, is the cost.
+  'linalg.dropout': { workgroupSize: 64, perInvocation: 2, workgroups: (p, wg, per) => ceilDiv(ceilDiv(p.n, 4), wg * per) },
+  'linalg.peak_flops': { workgroupSize: 64, workgroups: (p, wg) => ceilDiv(p.threads, wg) },
+  'optim.adamw_step': perElement((p) => p.n),
+  // One invocation per block of 256 (kernels-wgsl/optim/adamw8bit_step.wgsl): no barrier in the block max.
+  'optim.adamw8bit_step': { workgroupSize: 64, workgroups: (p, wg) => ceilDiv(ceilDiv(p.n, 256), wg) },
 };

@@ -36,7 +36,7 @@ import {
 } from '@kvant/abi';
 import { type AdapterOptions, acquireDevice, track } from './device';
 import { WGSL_SOURCES } from './generated/shaders';
-import { LAUNCH } from './launch';
+import { type Launch, LAUNCH, MAX_PASSES } from './launch';
 import { UNSUPPORTED } from './unsupported';
 
 /** Options of `createWebGpuRuntime`. */
@@ -60,6 +60,8 @@ interface Compiled {
   readonly layout: GPUBindGroupLayout;
   /** The params block, rewritten by queue.writeBuffer before each dispatch (queue-ordered, so one per pipeline suffices). */
   readonly uniform: GPUBuffer;
+  /** Multi-pass kernels: MAX_PASSES `PassInfo` slots (lib/passes.wgsl), bound at group 1 with a dynamic offset per pass. */
+  readonly passes?: { readonly uniform: GPUBuffer; readonly group: GPUBindGroup; readonly stride: number };
 }
 
 /** An error reported for call number `seq`. */
@@ -78,8 +80,17 @@ function hashSource(s: string): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
-/** Kernels whose WGSL uses WGSL's approximate division or square root. */
-export const APPROXIMATE_KERNELS: readonly string[] = ['quant.linear_quantize'];
+/** Bytes of `PassInfo` (kernels-wgsl/lib/passes.wgsl): index, count, two pad words. */
+const PASS_INFO_BYTES = 16;
+
+/**
+ * Kernels whose WGSL uses WGSL's approximate division or square root: linear_quantize (x / scale),
+ * and the two AdamW steps (sqrt(v) and the divisions of the update; the 8-bit step's codes also
+ * come from m1 / absmax). On lavapipe their p differs from the reference by an ulp or so in a few
+ * elements per thousand (its division and sqrt are not correctly rounded); m, v, the codes and
+ * the absmax come out bit-exact there.
+ */
+export const APPROXIMATE_KERNELS: readonly string[] = ['quant.linear_quantize', 'optim.adamw_step', 'optim.adamw8bit_step'];
 
 export class WebGpuRuntime implements Runtime {
   readonly name = 'webgpu' as const;
@@ -152,8 +163,9 @@ export class WebGpuRuntime implements Runtime {
     return {
       name: this.name,
       description: [a.vendor, a.architecture, a.device, a.description].filter((s) => s).join(' / ') || 'unknown WebGPU adapter',
-      // WGSL's x / y may be 2.5 ulp off. Only linear_quantize divides (x / scale, amax / qmax); the
-      // 4-bit and 8-bit quantizers compute 1 / absmax exactly on the bits (lib/f32bits.wgsl).
+      // WGSL's x / y may be 2.5 ulp off and sqrt is not correctly rounded. linear_quantize and the
+      // AdamW steps divide; the 4-bit and 8-bit quantizers compute 1 / absmax exactly on the bits
+      // (lib/f32bits.wgsl).
       approximate: APPROXIMATE_KERNELS,
       details: {
         adapter,
@@ -254,24 +266,42 @@ export class WebGpuRuntime implements Runtime {
       }
     }
     const launch = LAUNCH[kernelId];
-    const total = launch.workgroups(params, launch.workgroupSize, launch.perInvocation ?? 1);
-    const [x, y] = this.grid(kernelId, total);
+    const wg = launch.workgroupSize;
+    const per = launch.perInvocation ?? 1;
+    const passes = launch.passes?.(params) ?? 1;
+    if (!Number.isInteger(passes) || passes < 1 || passes > MAX_PASSES) {
+      throw new KernelArgumentError(kernelId, 'passes', `1 to ${MAX_PASSES} passes (launch.ts)`, String(passes));
+    }
+    const grids = Array.from({ length: passes }, (_, i) => {
+      const total = launch.workgroups(params, wg, per, i);
+      return { total, xy: this.grid(kernelId, total) };
+    });
 
     const seq = this.open(['internal', 'out-of-memory', 'validation']);
     this.lastKernel = kernelId;
     this.lastDispatch = seq;
-    const c = this.compiled(spec, launch.workgroupSize, launch.perInvocation);
+    const c = this.compiled(spec, launch);
     this.device.queue.writeBuffer(c.uniform, 0, packParams(spec, params) as Uint8Array<ArrayBuffer>);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: c.uniform } }];
     spec.bindings.forEach((b, i) => {
       entries.push({ binding: i + 1, resource: { buffer: this.bufferOf(bindings[b.name]), size: bindings[b.name].byteLength } });
     });
     const group = this.device.createBindGroup({ layout: c.layout, entries });
+    if (c.passes) {
+      // Slot i holds PassInfo { index: i, count: passes }; rewritten per dispatch (queue-ordered).
+      const words = new Uint32Array((passes * c.passes.stride) / 4);
+      for (let i = 0; i < passes; i++) words.set([i, passes], (i * c.passes.stride) / 4);
+      this.device.queue.writeBuffer(c.passes.uniform, 0, words);
+    }
     const enc = this.device.createCommandEncoder({ label: kernelId });
     const pass = enc.beginComputePass({ label: kernelId });
     pass.setPipeline(c.pipeline);
     pass.setBindGroup(0, group);
-    if (total > 0) pass.dispatchWorkgroups(x, y);
+    // Consecutive dispatches of one compute pass: WebGPU makes each one's storage writes visible to the next.
+    grids.forEach(({ total, xy: [x, y] }, i) => {
+      if (c.passes) pass.setBindGroup(1, c.passes.group, [i * c.passes.stride]);
+      if (total > 0) pass.dispatchWorkgroups(x, y);
+    });
     pass.end();
     this.device.queue.submit([enc.finish()]);
     this.watch(seq, 3, `dispatch #${seq} of ${kernelId}`, kernelId);
@@ -304,7 +334,10 @@ export class WebGpuRuntime implements Runtime {
     this.disposed = true;
     for (const b of this.buffers.values()) b.destroy();
     for (const list of this.pool.values()) for (const b of list) b.destroy();
-    for (const c of [...this.pipelines.values(), ...this.orphans]) c.uniform.destroy();
+    for (const c of [...this.pipelines.values(), ...this.orphans]) {
+      c.uniform.destroy();
+      c.passes?.uniform.destroy();
+    }
     this.orphans.length = 0;
     this.buffers.clear();
     this.pool.clear();
@@ -345,13 +378,15 @@ export class WebGpuRuntime implements Runtime {
     return [Math.ceil(total / y), y];
   }
 
-  private compiled(spec: KernelSpec, workgroupSize: number, perInvocation: number | undefined): Compiled {
+  private compiled(spec: KernelSpec, launch: Launch): Compiled {
+    const { workgroupSize, perInvocation } = launch;
+    const multiPass = launch.passes !== undefined;
     const idKey = `${spec.id}:${workgroupSize}:${perInvocation ?? '-'}`;
     const known = this.byKernel.get(idKey);
     if (known) return known;
     const body = this.options.shaderOverrides?.[spec.id] ?? WGSL_SOURCES[spec.id];
     const code = wgslPrelude(spec) + body;
-    const key = `${hashSource(code)}:${code.length}:${workgroupSize}:${perInvocation ?? '-'}`;
+    const key = `${hashSource(code)}:${code.length}:${workgroupSize}:${perInvocation ?? '-'}:${multiPass ? 'passes' : '1'}`;
     const hit = this.pipelines.get(key);
     if (hit && hit.code === code) {
       this.byKernel.set(idKey, hit);
@@ -368,14 +403,27 @@ export class WebGpuRuntime implements Runtime {
         })),
       ],
     });
+    const passLayout = multiPass
+      ? this.device.createBindGroupLayout({
+          label: `${spec.id} passes`,
+          entries: [{ binding: 0, visibility: 4, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PASS_INFO_BYTES } }],
+        })
+      : undefined;
     const module = this.device.createShaderModule({ label: spec.id, code });
     const pipeline = this.device.createComputePipeline({
       label: spec.id,
-      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: passLayout ? [layout, passLayout] : [layout] }),
       compute: { module, entryPoint: 'main', constants: perInvocation === undefined ? { WG: workgroupSize } : { WG: workgroupSize, PER: perInvocation } },
     });
     const uniform = this.device.createBuffer({ label: `${spec.id} params`, size: paramsByteLength(spec), usage: USAGE.UNIFORM | USAGE.COPY_DST });
-    const c = { code, pipeline, layout, uniform };
+    let passes: Compiled['passes'];
+    if (passLayout) {
+      const stride = Math.max(PASS_INFO_BYTES, this.device.limits.minUniformBufferOffsetAlignment);
+      const passUniform = this.device.createBuffer({ label: `${spec.id} passes`, size: MAX_PASSES * stride, usage: USAGE.UNIFORM | USAGE.COPY_DST });
+      const group = this.device.createBindGroup({ layout: passLayout, entries: [{ binding: 0, resource: { buffer: passUniform, size: PASS_INFO_BYTES } }] });
+      passes = { uniform: passUniform, group, stride };
+    }
+    const c = { code, pipeline, layout, uniform, passes };
     // A (practically impossible) hash collision keeps the first entry; this kernel still gets its own pipeline.
     if (!hit) this.pipelines.set(key, c);
     else this.orphans.push(c);
