@@ -210,3 +210,14 @@ inline unsigned int __brev(unsigned int x) {
   for (int i = 0; i < 32; i++) r |= ((x >> i) & 1u) << (31 - i);
   return r;
 }
+// ---- integer and IEEE-exact arithmetic intrinsics (all correctly rounded on the GPU too) ----
+// High 32 bits of the 64-bit product of two u32 (Philox).
+inline unsigned int __umulhi(unsigned int a, unsigned int b) {
+  return static_cast<unsigned int>((static_cast<unsigned long long>(a) * b) >> 32);
+}
+inline float __fsqrt_rn(float a) { return sqrtf(a); }
+inline double __dadd_rn(double a, double b) { return a + b; }
+inline double __dmul_rn(double a, double b) { return a * b; }
+inline double __ddiv_rn(double a, double b) { return a / b; }
+inline double __dsqrt_rn(double a) { return sqrt(a); }
+inline float __double2float_rn(double a) { return static_cast<float>(a); }

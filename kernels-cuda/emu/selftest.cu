@@ -1,8 +1,9 @@
 // selftest.cu — tiny kernels that exercise what the emulator models: a __syncthreads tree
 // reduction in shared memory, warp shuffles (idx, up, down, xor), votes, atomics (int and float
-// add, float max through CAS) and kvant's block reductions. Built into both addons, so the same
-// expectations (in packages/runtime-cuda/src/emulator.test.ts) check the emulator on a CPU and
-// the hardware on a GPU. Outputs: f32 and i32 arrays of kSelfTestWords each, zeroed first.
+// add, float max through CAS), kvant's block reductions and the integer/IEEE intrinsics (__umulhi,
+// __fsqrt_rn, f64 sqrt/div/add). Built into both addons, so the same expectations (in
+// packages/runtime-cuda/src/emulator.test.ts) check the emulator on a CPU and the hardware on a
+// GPU. Outputs: f32 and i32 arrays of kSelfTestWords each, zeroed first.
 #include "../kvant_cuda.h"
 
 namespace kvant::selftest {
@@ -69,6 +70,18 @@ static __global__ void blockReductions(float* out, int32_t* disagree) {
   if (out[0] != mx || out[1] != mn) atomicAdd(&disagree[0], 1);
 }
 
+// Integer and IEEE-exact intrinsics: __umulhi (Philox), __fsqrt_rn, and the f64 sqrt, division
+// and add rounded once to f32 (the Adam steps). ints[0..3]: umulhi of (M0, c) for c in kUmulhiArgs;
+// floats: fsqrt(2), f32(sqrt64(2) / 3), f32(sqrt64(2) + 2^-30), fsqrt(1e-40) (subnormal).
+static __global__ void ieeeOps(float* f, int32_t* i) {
+  const unsigned c[4] = {0u, 1u, 0xffffffffu, 0x9e3779b9u};
+  for (int k = 0; k < 4; k++) i[k] = static_cast<int32_t>(__umulhi(0xD2511F53u, c[k]));
+  f[0] = __fsqrt_rn(2.0f);
+  f[1] = __double2float_rn(__ddiv_rn(__dsqrt_rn(2.0), 3.0));
+  f[2] = __double2float_rn(__dadd_rn(__dsqrt_rn(2.0), 0x1p-30));
+  f[3] = __fsqrt_rn(1e-40f);
+}
+
 #if defined(KVANT_CUDA_EMU)
 // Lane 0 of the warp waits in a shuffle while the other lanes wait at __syncthreads: every live
 // thread waits on a barrier the others never reach. On a GPU this hangs; the emulator reports it.
@@ -96,6 +109,8 @@ bool run(const char* name, float* f, int32_t* i, kvantStream_t stream) {
     KVANT_LAUNCH(atomics, 8, 96, 0, stream, f, i);
   } else if (is("block-reductions")) {
     KVANT_LAUNCH(blockReductions, 1, 160, 0, stream, f, i);
+  } else if (is("ieee-ops")) {
+    KVANT_LAUNCH(ieeeOps, 1, 1, 0, stream, f, i);
   } else if (is("deadlock")) {
 #if defined(KVANT_CUDA_EMU)
     KVANT_LAUNCH(deadlock, 1, 64, 0, stream, f);

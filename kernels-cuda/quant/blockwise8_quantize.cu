@@ -10,28 +10,17 @@
 // block into shared memory, where the 8 probes of each binary search are served on chip; the
 // absmax reduction is warp shuffles plus one value per warp through shared memory.
 #include "../generated/quant/blockwise8_quantize.h"
+#include "../lib/nearest_code.cuh"
 
 namespace kvant::quant::blockwise8_quantize {
 
 constexpr unsigned kMaxPerThread = 16;  // 4096 / 256
 
-// The reference's search (packages/reference/src/quant.ts nearestCode), over precomputed midpoints.
-static __device__ __forceinline__ unsigned nearestCode(const float* mids, float s) {
-  if (isNaN(s)) return 0;
-  unsigned lo = 0, hi = 255;
-  while (lo < hi) {
-    const unsigned mid = (lo + hi) >> 1;
-    if (s > mids[mid]) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 static __global__ void quantize8(Params p, const float* __restrict__ x, const float* __restrict__ code, uint8_t* __restrict__ q,
                                  float* __restrict__ absmax) {
   __shared__ float mids[255];
   __shared__ float scratch[32];
-  for (unsigned k = threadIdx.x; k < 255; k += blockDim.x) mids[k] = __fmul_rn(__fadd_rn(code[k], code[k + 1]), 0.5f);
+  lib::codeMidpoints(code, mids);
 
   const uint64_t blk = blockIdx.x;
   const uint64_t start = blk * p.blocksize;
@@ -53,7 +42,7 @@ static __global__ void quantize8(Params p, const float* __restrict__ x, const fl
 #pragma unroll
   for (unsigned k = 0; k < kMaxPerThread; k++) {
     const uint64_t i = start + threadIdx.x + 1ull * k * blockDim.x;
-    if (i < end) q[i] = static_cast<uint8_t>(nearestCode(mids, __fmul_rn(v[k], inv)));
+    if (i < end) q[i] = static_cast<uint8_t>(lib::nearestCode(mids, __fmul_rn(v[k], inv)));
   }
 }
 

@@ -42,7 +42,7 @@ function adamw8bitUpdate(p: Params, b: Buffers) {
       const v0 = f(cu[b.v_q[i]] * vAbsmax[blk]);
       m1[i] = f(f(beta1 * m0) + f(w1 * gi));
       v1[i] = f(f(beta2 * v0) + f(f(w2 * gi) * gi));
-      const denom = f(Math.sqrt(v1[i]) + epsHat);
+      const denom = f(f(Math.sqrt(v1[i])) + epsHat); // sqrtf(s2) + eps: the f32 root, then the add
       const p1 = f(param[i] - f(stepSize * f(m1[i] / denom)));
       newP[i] = f(p1 * decay);
     } else {
@@ -80,7 +80,7 @@ export const optimKernels: ReferenceKernels = {
         const p1 = f(param[i] * decay); // param.mul_(1 - lr * weight_decay)
         const m1 = lerpF32(m[i], gi, w1); // exp_avg.lerp_(grad, 1 - beta1)
         const v1 = f(f(v[i] * beta2) + f(f(w2 * gi) * gi)); // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        const denom = f(f(Math.sqrt(v1) / bc2) + eps); // (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)
+        const denom = f(f(f(Math.sqrt(v1)) / bc2) + eps); // (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps): each an f32 op
         param[i] = f(p1 - f(f(stepSize * m1) / denom)); // param.addcdiv_(exp_avg, denom, value=-step_size)
         m[i] = m1;
         v[i] = v1;

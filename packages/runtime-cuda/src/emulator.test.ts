@@ -67,6 +67,16 @@ describe.each(RUNTIMES)('%s self tests', (name) => {
     expect(i32[0]).toBe(0);
   });
 
+  it('computes __umulhi, __fsqrt_rn and f64 sqrt/div/add rounded once, correctly rounded', () => {
+    const { f32, i32 } = rt.selfTest('ieee-ops');
+    const hi = (c: number) => Number((0xd2511f53n * BigInt(c)) >> 32n) | 0;
+    expect([...i32.slice(0, 4)]).toEqual([0, 1, 0xffffffff, 0x9e3779b9].map(hi));
+    expect(f32[0]).toBe(Math.fround(Math.SQRT2));
+    expect(f32[1]).toBe(Math.fround(Math.sqrt(2) / 3));
+    expect(f32[2]).toBe(Math.fround(Math.sqrt(2) + 2 ** -30));
+    expect(f32[3]).toBe(Math.fround(Math.sqrt(Math.fround(1e-40))));
+  });
+
   it('reports a barrier that not every live thread reaches, instead of hanging', () => {
     // Only the emulator can detect this; on a GPU such a kernel would hang, so it is not launched there.
     if (name !== 'cuda-emu') return;

@@ -2,8 +2,32 @@
 // `family__name(params: usize, bindings: usize): void`, where `params` points at the packed
 // params block (32-bit words in spec order) and `bindings` at one u32 pointer per binding in
 // spec order. scripts/build.ts checks that every spec not in src/unsupported.ts is exported here.
+//
+// Threading ABI (the heavy kernels: linalg.matmul, linalg.matmul_4bit, linalg.matmul_4bit_dq):
+//   family__name__part(params: usize, bindings: usize, part: u32, parts: u32, scratch: usize): void
+// computes part `part` (0 <= part < parts) of the output: the output is cut into units
+// (batch x row blocks x column blocks, common/gemm.ts) and part p takes units
+// [floor(p*U/parts), floor((p+1)*U/parts)). Running parts 0..parts-1 — in any order, concurrently
+// on threads sharing one memory — writes every output element exactly once, with bits identical to
+// the plain export (every element's sum walks k in order, whatever the split). `scratch` points at
+// 1 MiB (1048576 bytes, 16-aligned) of memory private to that call; the kernel writes no other
+// memory than its outputs and that scratch (no writable static data). The plain export
+// family__name(params, bindings) runs __part(params, bindings, 0, 1, <a static 1 MiB buffer>), so
+// only one plain dispatch of these kernels may run at a time.
 
+export { linalg__add } from './linalg/add';
+export { linalg__axpy } from './linalg/axpy';
+export { linalg__dropout } from './linalg/dropout';
+export { linalg__matmul, linalg__matmul__part } from './linalg/matmul';
+export { linalg__matmul_4bit, linalg__matmul_4bit__part } from './linalg/matmul_4bit';
+export { linalg__matmul_4bit_dq, linalg__matmul_4bit_dq__part } from './linalg/matmul_4bit_dq';
+export { linalg__peak_flops } from './linalg/peak_flops';
+export { linalg__scale } from './linalg/scale';
+export { linalg__sum } from './linalg/sum';
+export { linalg__sum_squares } from './linalg/sum_squares';
 export { mem__copy } from './mem/copy';
+export { optim__adamw_step } from './optim/adamw_step';
+export { optim__adamw8bit_step } from './optim/adamw8bit_step';
 export { quant__blockwise8_dequantize } from './quant/blockwise8_dequantize';
 export { quant__blockwise8_quantize } from './quant/blockwise8_quantize';
 export { quant__dequantize_4bit } from './quant/dequantize_4bit';

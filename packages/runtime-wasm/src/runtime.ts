@@ -67,7 +67,7 @@ export class WasmRuntime implements Runtime {
   private readonly pool: ThreadPool | undefined;
   /** Why this runtime runs on one thread when more were asked for (shown in info()). */
   private readonly singleThreadReason: string | undefined;
-  /** Working memory of each thread's part (threaded runtimes only). */
+  /** Working memory of each thread's part (one region per thread; one when single-threaded). */
   private readonly scratch: number[] = [];
   private readonly arena: Arena;
   private readonly storage = new Map<number, Storage>();
@@ -95,7 +95,9 @@ export class WasmRuntime implements Runtime {
     this.paramsPtr = alignUp(instance.heapBase);
     this.bindingsPtr = this.paramsPtr + alignUp(paramsBytes);
     let arenaBase = this.bindingsPtr + alignUp(bindingsBytes);
-    for (let t = 0; pool && t < pool.threads; t++) {
+    // Every thread's part gets SCRATCH_BYTES of working memory (one thread: still one, so that the
+    // splittable kernels run their fast path, blocked for 1 MiB, rather than the plain export's).
+    for (let t = 0; t < (pool?.threads ?? 1); t++) {
       this.scratch.push(arenaBase);
       arenaBase += SCRATCH_BYTES;
     }
@@ -188,12 +190,13 @@ export class WasmRuntime implements Runtime {
     const fn = this.kernels.get(kernelId)!;
     const part = this.parts.get(kernelId);
     try {
+      const p = this.paramsPtr;
+      const b = this.bindingsPtr;
       if (this.pool && part && spec.cost(params).flops >= SPLIT_MIN_FLOPS) {
-        const p = this.paramsPtr;
-        const b = this.bindingsPtr;
         const parts = this.pool.threads;
         this.pool.run(this.partIndex.get(kernelId)!, p, b, parts, this.scratch, () => part(p, b, 0, parts, this.scratch[0]));
-      } else fn(this.paramsPtr, this.bindingsPtr);
+      } else if (part) part(p, b, 0, 1, this.scratch[0]);
+      else fn(p, b);
     } catch (e) {
       if (e instanceof RuntimeFailure) throw e;
       throw new RuntimeFailure(this.name, 'launch', kernelId, e instanceof Error ? e.message : String(e));
