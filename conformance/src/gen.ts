@@ -2,8 +2,18 @@
  * Seeded input generators. A case names a generator and its options (data), never an array, so
  * every runtime and every run sees the same inputs.
  */
-import { nearestCode, randn, rng } from '@kvant/reference';
-import { type AnyTypedArray, DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, FP4_CODE, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS } from '@kvant/abi';
+import { nearestCode, randn, referenceKernels, rng, ropeInvFreq, type RopeScaling, ropeTables } from '@kvant/reference';
+import {
+  bindingElements,
+  bytesOf,
+  DTYPE_BYTES,
+  getKernel,
+  IGNORE_INDEX,
+  type Params,
+  viewAs,
+  type AnyTypedArray,
+  DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, FP4_CODE, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS,
+} from '@kvant/abi';
 
 /** The exact midpoints between sorted FP4 magnitudes (x 12: 0.03125, 1.03125, 2.5, 3.5, 5, 7, 10). */
 const FP4_EXACT_MIDPOINTS = [0.03125, 1.03125, 2.5, 3.5, 5, 7, 10].map((v) => Math.fround(v / 12));
@@ -86,7 +96,29 @@ export type Gen =
   /** Random 32-bit words. */
   | { readonly gen: 'words' }
   /** A fixed code table. */
-  | { readonly gen: 'table'; readonly table: 'nf4' | 'fp4' | 'dynamic_signed' | 'dynamic_unsigned' };
+  | { readonly gen: 'table'; readonly table: 'nf4' | 'fp4' | 'dynamic_signed' | 'dynamic_unsigned' }
+  /**
+   * One binding of a forward case (kernel, params, inputs, seed — generated exactly as the runner
+   * generates that case): an input as generated, or an output as the reference computes it. So a
+   * backward case gets the forward's inputs and consistent saved outputs (o and lse, rstd).
+   */
+  | {
+      readonly gen: 'forward';
+      readonly kernel: string;
+      readonly params: Params;
+      readonly inputs: Readonly<Record<string, Gen>>;
+      readonly seed: number;
+      readonly binding: string;
+    }
+  /**
+   * Position ids as i32 for rows of `t` tokens: each row is packed with documents of the lengths
+   * `docs` (summing to t; default one document), and positions restart at 0 at each.
+   */
+  | { readonly gen: 'positions'; readonly t: number; readonly docs?: readonly number[] }
+  /** Labels as i32: uniform in [0, v), a fraction `ignored` of them IGNORE_INDEX (1: every label). */
+  | { readonly gen: 'labels'; readonly v: number; readonly ignored: number }
+  /** A rope cos or sin table [n / (dim/2), dim/2] from ropeInvFreq and ropeTables (transformers' rules). */
+  | { readonly gen: 'rope_table'; readonly part: 'cos' | 'sin'; readonly dim: number; readonly base: number; readonly scaling?: RopeScaling };
 
 const TABLES = { nf4: NF4_CODE, fp4: FP4_CODE, dynamic_signed: DYNAMIC_MAP_SIGNED, dynamic_unsigned: DYNAMIC_MAP_UNSIGNED };
 
@@ -207,7 +239,61 @@ export function generate(g: Gen, n: number, seed: number): AnyTypedArray {
       if (n > t.length) throw new Error(`table ${g.table} has ${t.length} values, ${n} requested`);
       return t.slice(0, n);
     }
+    case 'forward':
+      return forwardBinding(g, n);
+    case 'positions': {
+      const docs = g.docs ?? [g.t];
+      if (docs.reduce((a, x) => a + x, 0) !== g.t) throw new Error(`positions: documents ${docs.join('+')} do not fill t = ${g.t}`);
+      const starts = docs.map((_, i) => docs.slice(0, i).reduce((a, x) => a + x, 0));
+      return Int32Array.from({ length: n }, (_, i) => {
+        const j = i % g.t;
+        let s = 0;
+        for (const st of starts) if (st <= j) s = st;
+        return j - s;
+      });
+    }
+    case 'labels':
+      return Int32Array.from({ length: n }, () => (r() < g.ignored ? IGNORE_INDEX : Math.floor(r() * g.v)));
+    case 'rope_table': {
+      const half = g.dim / 2;
+      const tables = ropeTables(ropeInvFreq({ base: g.base, dim: g.dim, scaling: g.scaling }), Math.ceil(n / half));
+      return tables[g.part];
+    }
   }
+}
+
+const forwardCache = new Map<string, Record<string, AnyTypedArray>>();
+
+/** A binding of a forward case: its inputs generated as the runner does (seed * 31 + binding index), its outputs by the reference. */
+function forwardBinding(g: Extract<Gen, { gen: 'forward' }>, n: number): AnyTypedArray {
+  const key = JSON.stringify([g.kernel, g.params, g.inputs, g.seed]);
+  let all = forwardCache.get(key);
+  if (!all) {
+    const spec = getKernel(g.kernel);
+    const bufs: Record<string, Uint8Array> = {};
+    spec.bindings.forEach((b, i) => {
+      const count = bindingElements(spec, b, g.params);
+      const bytes = new Uint8Array(Math.ceil((count * DTYPE_BYTES[b.dtype]) / 4) * 4);
+      if (b.access !== 'write' && !b.scratch) {
+        const gi = g.inputs[b.name];
+        if (!gi) throw new Error(`forward ${g.kernel}: no generator for input ${b.name}`);
+        bytes.set(bytesOf(generate(gi, count, g.seed * 31 + i)).subarray(0, count * DTYPE_BYTES[b.dtype]));
+      }
+      bufs[b.name] = bytes;
+    });
+    const inputs = Object.fromEntries(Object.entries(bufs).map(([k, v]) => [k, v.slice()]));
+    referenceKernels[g.kernel].run(g.params, bufs);
+    all = {};
+    for (const b of spec.bindings) {
+      const src = b.access === 'read' ? inputs[b.name] : bufs[b.name];
+      all[b.name] = viewAs(b.dtype, src, bindingElements(spec, b, g.params));
+    }
+    forwardCache.set(key, all);
+  }
+  const out = all[g.binding];
+  if (!out) throw new Error(`forward ${g.kernel}: no binding ${g.binding}`);
+  if (out.length < n) throw new Error(`forward ${g.kernel}.${g.binding}: ${out.length} values for ${n} requested`);
+  return out;
 }
 
 /** f32 Adam states after `steps` seeded randn gradients (the `adam_state` generators). */
