@@ -21,7 +21,7 @@ export { linalg__dropout } from './linalg/dropout';
 export { linalg__matmul, linalg__matmul__part } from './linalg/matmul';
 export { linalg__matmul_4bit, linalg__matmul_4bit__part } from './linalg/matmul_4bit';
 export { linalg__matmul_4bit_dq, linalg__matmul_4bit_dq__part } from './linalg/matmul_4bit_dq';
-export { linalg__peak_flops } from './linalg/peak_flops';
+export { linalg__peak_flops, linalg__peak_flops__part } from './linalg/peak_flops';
 export { linalg__scale } from './linalg/scale';
 export { linalg__sum } from './linalg/sum';
 export { linalg__sum_squares } from './linalg/sum_squares';

@@ -62,6 +62,8 @@ function splitCases(): SplitCase[] {
       outputs: {},
     });
   }
+  // 4099 work items (not a multiple of 4 or of the threads), 2^22+ flops.
+  out.push({ kernel: 'linalg.peak_flops', params: { threads: 4099, iters: 80, x: 0.999, y: 0.001 }, inputs: { out: new Float32Array(4099) }, outputs: {} });
   return out;
 }
 
@@ -82,7 +84,7 @@ describe('threads', () => {
 
   it('split the matmul family over the workers', async () => {
     const rt = await make(2);
-    expect(rt.info().details?.splitKernels).toEqual(expect.arrayContaining(['linalg.matmul', 'linalg.matmul_4bit', 'linalg.matmul_4bit_dq']));
+    expect(rt.info().details?.splitKernels).toEqual(expect.arrayContaining(['linalg.matmul', 'linalg.matmul_4bit', 'linalg.matmul_4bit_dq', 'linalg.peak_flops']));
   });
 
   it('give the same bits for 1, 2 and 3 threads', async () => {
@@ -91,7 +93,7 @@ describe('threads', () => {
       const results: Uint8Array[] = [];
       for (const rt of runtimes) {
         // The written binding is readwrite here (c or y): pass it as an input and read it back.
-        const written = c.kernel === 'linalg.matmul' ? 'c' : 'y';
+        const written = c.kernel === 'linalg.matmul' ? 'c' : c.kernel === 'linalg.peak_flops' ? 'out' : 'y';
         const { [written]: init, ...inputs } = c.inputs;
         const t = rt.alloc('f32', [init.length]);
         rt.write(t, init);

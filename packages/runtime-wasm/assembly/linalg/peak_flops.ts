@@ -3,17 +3,31 @@
 // Math: a_j = (j+1)/16 + (t mod 256)/4096 (exact); iters times a_j = f(f(a_j*x) + y);
 //       out[t] = a_0 + a_1 + ... + a_7 summed left to right.
 // Idea: four work items per f32x4 lane set, eight accumulator vectors: 16 multiplies and adds in
-// flight, register-only, which is what the wasm GEMM's micro-kernel can at best issue.
+// flight, register-only, which is what the wasm GEMM's micro-kernel can at best issue. The
+// `__part` export splits the work items over the runtime's threads (each item is independent),
+// so the peak is the machine's, like the matmul it is compared with.
 import { Bindings, Params } from '../generated/linalg/peak_flops';
 
 export function linalg__peak_flops(params: usize, bindings: usize): void {
+  linalg__peak_flops__part(params, bindings, 0, 1, 0);
+}
+
+/** Work items [t0, t1) of part `part` of `parts` (groups of four, so no two parts share a store). */
+export function linalg__peak_flops__part(params: usize, bindings: usize, part: u32, parts: u32, _scratch: usize): void {
   const p = changetype<Params>(params);
-  const b = changetype<Bindings>(bindings);
   const threads = usize(p.threads);
+  const groups = (threads + 3) >> 2;
+  const per = (groups + usize(parts) - 1) / usize(parts);
+  const g0 = per * usize(part);
+  const g1 = min(groups, g0 + per);
+  if (g0 < g1) run(p, changetype<Bindings>(bindings), g0 << 2, min(threads, g1 << 2));
+}
+
+function run(p: Params, b: Bindings, t0: usize, threads: usize): void {
   const iters = p.iters;
   const vx = f32x4.splat(p.x);
   const vy = f32x4.splat(p.y);
-  for (let t: usize = 0; t < threads; t += 4) {
+  for (let t: usize = t0; t < threads; t += 4) {
     // Lane l: work item t + l; its offset (t mod 256)/4096.
     let o = f32x4.splat(0);
     o = f32x4.replace_lane(o, 0, f32((t + 0) & 255) / 4096);
