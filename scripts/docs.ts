@@ -4,6 +4,7 @@
  * and the kernel support table (docs/support.md) from a conformance run on every runtime available here.
  */
 import { main as benchFigures } from './docs/bench-figures';
+import { main as loraFigures } from './docs/lora-figures';
 import { main as optimizerFigures } from './docs/optimizer-figures';
 import { main as quantizationFigures } from './docs/quantization-figures';
 import { main as kvant } from '@kvant/cli';
@@ -11,5 +12,6 @@ import { main as kvant } from '@kvant/cli';
 let code = quantizationFigures([]);
 code ||= benchFigures();
 code ||= await optimizerFigures();
+code ||= await loraFigures();
 code ||= await kvant(['conformance', '--table', 'docs/support.md', '--quiet']);
 process.exit(code ?? 0);

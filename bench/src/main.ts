@@ -10,15 +10,17 @@ import { writeFileAtomic } from '@kvant/formats';
 import { createRuntime } from '@kvant/runtimes';
 import { describeMachine } from './machine';
 import { type LinalgReport, runLinalgBenches } from './linalg-report';
+import { type LoraBenchResult, runLoraBench } from './lora-bench';
 import { type BenchResult, runBenches } from './run-benches';
 import { BENCH_N, quantBenches } from './suites';
 
-const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
+const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|lora|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
   --runtime R   runtimes to compare (default: wasm, plus webgpu and cuda where they start);
                 the first one is the baseline of the ratios
   --suite S     quant: the quant kernels against copy bandwidth; linalg: matmul (1024³ and
                 linear-layer shapes), 4-bit matmul, AdamW / AdamW8bit on 10M parameters, the peak
-                rate, wasm with 1 thread, numpy's sgemm; all (default): both
+                rate, wasm with 1 thread, numpy's sgemm; lora: a LoRA layer's forward and backward
+                (K = N = 4096, M = 512, r = 16) next to its base; all (default): every suite
   --n N         elements per quant kernel (default ${BENCH_N})
   --threads N   wasm: threads to split heavy kernels over (default: this machine's cores)
   --time MS     minimum time per kernel (default 400)
@@ -90,7 +92,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   const names = explicit.length ? explicit : ['wasm', 'webgpu', 'cuda'];
   const n = positiveInt('n', values.n, BENCH_N);
   const suite = values.suite ?? 'all';
-  if (!['quant', 'linalg', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg or all, found ${JSON.stringify(suite)}`);
+  if (!['quant', 'linalg', 'lora', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg, lora or all, found ${JSON.stringify(suite)}`);
   const timeMs = values.time === undefined ? undefined : positiveInt('time', values.time, 400);
   const runtimes: Runtime[] = [];
   const skipped: Record<string, string> = {};
@@ -107,14 +109,24 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   log(`machine: ${machine.cpu} x${machine.cores}, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}`);
   const results: BenchResult[] = [];
   let linalg: LinalgReport | undefined;
+  const lora: LoraBenchResult[] = [];
   try {
     for (const rt of runtimes) {
       log(`\n${rt.name}: ${rt.info().description}`);
       // The copy benchmark always runs: every other rate is reported against it.
-      const list = suite === 'linalg' ? quantBenches(n).slice(0, 1) : quantBenches(n);
+      const list = suite === 'quant' || suite === 'all' ? quantBenches(n) : quantBenches(n).slice(0, 1);
       results.push(...(await runBenches(rt, list, { log, timeMs })));
     }
-    if (suite !== 'quant') linalg = await runLinalgBenches(runtimes, results, { log, timeMs });
+    if (suite === 'linalg' || suite === 'all') linalg = await runLinalgBenches(runtimes, results, { log, timeMs });
+    if (suite === 'lora' || suite === 'all') {
+      for (const rt of runtimes) {
+        if (rt.name === 'cuda-emu') continue; // an emulator: its timings say nothing
+        // A software renderer gets fewer tokens, as in the linalg suite.
+        const software = rt.name === 'webgpu' && /llvmpipe|swiftshader|lavapipe/i.test(rt.info().description);
+        log(`\n${rt.name} LoRA layer:`);
+        lora.push(...(await runLoraBench(rt, log, software ? { m: 64 } : {})));
+      }
+    }
   } finally {
     for (const rt of runtimes) rt.dispose();
   }  if (runtimes.length > 1) {
@@ -125,7 +137,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
       if (b) log(`  ${r.name.padEnd(42)} ${r.runtime} vs ${base}: ${(b.medianMs / r.medianMs).toFixed(2)}x`);
     }
   }
-  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results, ...(linalg ? { linalg } : {}) };
+  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results, ...(linalg ? { linalg } : {}), ...(lora.length ? { lora } : {}) };
   if (values['json-out']) {
     await writeFileAtomic(values['json-out'], `${JSON.stringify(out, null, 1)}\n`, { checkOutput: true, force: true });
     log(`\nwrote ${values['json-out']}`);

@@ -10,3 +10,4 @@ export * from './runtime';
 export * from './spec';
 export * from './validate';
 export * from './tables';
+export * from './random';

@@ -1,6 +1,18 @@
 /**
- * @kvant/model — the Llama-family decoder: forward, backward, generation, tokenizer, chat templates.
- * Nothing is exported yet; file formats (safetensors, Hugging Face folders and configs) live in
- * @kvant/formats.
+ * @kvant/model — the Llama-family decoder (forward, backward, generation: not written yet), the
+ * tokenizer of a Hugging Face folder (`tokenizer.json` through @huggingface/tokenizers, with
+ * transformers' special-token and BOS/EOS rules) and chat templates (@huggingface/jinja, with
+ * `{% generation %}` masks). File formats live in @kvant/formats.
  */
-export {};
+export * from './chat-template';
+export * from './tokenizer';
+export { charToToken, tokenOffsets } from './tokenizer-offsets';
+
+import { type ChatTokenizer, loadChatTemplates } from './chat-template';
+import { Tokenizer } from './tokenizer';
+
+/** Load a folder's tokenizer (tokenizer.json, tokenizer_config.json) and its chat templates (chat_template.jinja or tokenizer_config.json). */
+export async function loadChatTokenizer(dir: string): Promise<ChatTokenizer> {
+  const tokenizer = await Tokenizer.fromFolder(dir);
+  return { tokenizer, chatTemplates: await loadChatTemplates(dir, tokenizer.config) };
+}
