@@ -93,6 +93,11 @@ const treeReduce: Launch = {
 /** linalg.matmul_4bit(_dq): the matmul's 64x64 tiles over y [m, n] (trans 0) or [m, k] (trans 1). */
 const matmul4bitTiles: Launch = { workgroupSize: 256, workgroups: (p) => ceilDiv(p.m, 64) * ceilDiv(p.trans === 0 ? p.n : p.k, 64) };
 
+/** Rows (queries or keys) per attention workgroup for head dim d (kernels-wgsl/lib/attention_tiles.wgsl). */
+export function attentionRows(d: number): number {
+  return Math.min(16, Math.max(4, 4 * Math.floor(64 / Math.ceil(d / 4))));
+}
+
 export const LAUNCH: Readonly<Record<string, Launch>> = {
   'mem.copy': perElement((p) => p.words),
   'quant.linear_quantize': { workgroupSize: 64, workgroups: (p) => ceilDiv(p.n, p.group) },
@@ -118,4 +123,29 @@ export const LAUNCH: Readonly<Record<string, Launch>> = {
   'optim.adamw_step': perElement((p) => p.n),
   // One invocation per block of 256 (kernels-wgsl/optim/adamw8bit_step.wgsl): no barrier in the block max.
   'optim.adamw8bit_step': { workgroupSize: 64, workgroups: (p, wg) => ceilDiv(ceilDiv(p.n, 256), wg) },
+  'nn.embedding': perElement((p) => p.n * p.c),
+  'nn.rope': perElement((p) => (p.n * p.h * p.d) / 2),
+  'nn.rope_backward': perElement((p) => (p.n * p.h * p.d) / 2),
+  'nn.swiglu': perElement((p) => p.n * p.inter),
+  'nn.swiglu_backward': perElement((p) => p.n * p.inter),
+  'nn.cross_entropy_backward': perElement((p) => p.n * p.v),
+  // One workgroup per row, a tree over WG (kernels-wgsl/nn/argmax.wgsl).
+  'nn.argmax': { workgroupSize: 64, workgroups: (p) => p.n },
+  // One workgroup of 32 (the rowsum32 lanes) per row; rmsnorm_backward adds ceil(c / 32) column workgroups for dw.
+  'nn.rmsnorm': { workgroupSize: 32, workgroups: (p) => p.n },
+  'nn.rmsnorm_backward': { workgroupSize: 32, workgroups: (p, wg) => p.n + ceilDiv(p.c, wg) },
+  'nn.cross_entropy': { workgroupSize: 32, workgroups: (p) => p.n },
+  // One workgroup per table row, walking the tokens in order (kernels-wgsl/nn/embedding_backward.wgsl).
+  'nn.embedding_backward': { workgroupSize: 64, workgroups: (p) => p.v },
+  // One workgroup per (b, query head, tile of attentionRows(d) queries).
+  'nn.attention': { workgroupSize: 64, workgroups: (p) => p.b * p.h * ceilDiv(p.t, attentionRows(p.d)) },
+  // Pass 0: delta, one invocation per query row; pass 1: dq workgroups per (b, head, query tile),
+  // then dk/dv workgroups per (b, kv head, key tile) (kernels-wgsl/nn/attention_backward.wgsl).
+  'nn.attention_backward': {
+    workgroupSize: 64,
+    passes: () => 2,
+    workgroups: (p, wg, _per, pass) => (pass === 0 ? ceilDiv(p.b * p.h * p.t, wg) : (p.b * p.h + p.b * p.h_kv) * ceilDiv(p.t, attentionRows(p.d))),
+  },
+  // One invocation per row (a merge sort of the row's indices in work).
+  'nn.sample': { workgroupSize: 64, workgroups: (p, wg) => ceilDiv(p.n, wg) },
 };
