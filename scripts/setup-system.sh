@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks for kvant's full test suite:
 #   - Mesa lavapipe (Vulkan on the CPU) new enough for Dawn (WebGPU in Node);
+#   - cmake (cmake-js builds the CUDA addons with it) and xz;
 #   - Chromium for the browser conformance test;
 #   - Python packages for the interop tests (safetensors, torch, numpy, transformers).
 # Idempotent: each step is skipped when what it installs is already there.
@@ -50,7 +51,12 @@ else
   log "installed mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers)"
 fi
 
-# --- Tools the build and the kit use (xz for the kit archive) ------------------------------------
+# --- Tools the build and the kit use (cmake for cmake-js, the CUDA addons; xz for the kit archive) -
+if ! command -v cmake >/dev/null 2>&1; then
+  apt_update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq cmake >/dev/null
+  log "installed $(cmake --version | head -n1)"
+fi
 if ! command -v xz >/dev/null 2>&1; then
   apt_update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq xz-utils >/dev/null

@@ -4,7 +4,7 @@
  * loads the first one unless asked, and a missing or unloadable addon becomes a reason string,
  * never a crash.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +58,13 @@ export function addonFile(emulated: boolean): string {
   return join(addonDir(), emulated ? 'kvant_cuda_emu.node' : 'kvant_cuda.node');
 }
 
+/** Why the build skipped kvant_cuda.node (CMakeLists.txt writes kvant_cuda.skipped), if it did. */
+function skippedReason(emulated: boolean): string | undefined {
+  const file = join(addonDir(), 'kvant_cuda.skipped');
+  if (emulated || !existsSync(file)) return undefined;
+  return readFileSync(file, 'utf8').trim() || undefined;
+}
+
 const cache = new Map<boolean, Addon | string>();
 
 /** The addon, or the reason it cannot be loaded. Loaded once per process. */
@@ -67,8 +74,10 @@ export function loadAddon(emulated: boolean): Addon | string {
   const file = addonFile(emulated);
   let result: Addon | string;
   if (!existsSync(file)) {
-    const hint = emulated ? '' : ' (it needs nvcc at build time)';
-    result = `the addon is not built: ${file} is missing; run \`pnpm --filter @kvant/runtime-cuda build\`${hint}`;
+    const skipped = skippedReason(emulated);
+    result = skipped
+      ? `the addon is not built: the build skipped ${file} because ${skipped}; install the CUDA toolkit (nvcc) and run \`pnpm --filter @kvant/runtime-cuda build\``
+      : `the addon is not built: ${file} is missing; run \`pnpm --filter @kvant/runtime-cuda build\`${emulated ? '' : ' (it needs nvcc at build time)'}`;
   } else {
     try {
       result = createRequire(import.meta.url)(file) as Addon;

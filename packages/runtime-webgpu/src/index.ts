@@ -2,6 +2,9 @@
  * @kvant/runtime-webgpu — the `webgpu` runtime: kernels-wgsl/ on navigator.gpu (browser) or
  * Dawn (Node, the `webgpu` package; lavapipe where there is no GPU).
  */
+// The WebGPU types (GPUDevice, GPUBuffer, ...) come from @webgpu/types, a dependency of this package,
+// so a project that imports it typechecks without Dawn's package (see tsconfig.json here).
+/// <reference types="@webgpu/types" />
 import type { Runtime } from '@kvant/abi';
 import { WebGpuRuntime, type WebGpuOptions } from './runtime';
 
