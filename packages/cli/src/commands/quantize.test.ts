@@ -116,5 +116,5 @@ describe('kvant quantize', () => {
       // transformers reads the config, parses quantization_config as a 4-bit BitsAndBytesConfig, and the tokenizer.
       expect(result.transformers).toMatchObject({ config: 'LlamaConfig', load_in_4bit: true, quant_type: name.startsWith('nf4') ? 'nf4' : 'fp4', double_quant: name === 'nf4-dq', chat_template: true });
     }
-  });
+  }, 300_000); // three Python processes that import torch and transformers: slow on a loaded machine
 });
