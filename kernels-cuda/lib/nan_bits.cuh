@@ -42,4 +42,10 @@ __device__ __forceinline__ float div(float a, float b) {
   return isNaNf(r) ? nanOf(a, b) : r;
 }
 
+/** IEEE square root; sqrt of a NaN is that NaN quieted, of a negative number the default NaN (x86 sqrtss). */
+__device__ __forceinline__ float sqrt(float a) {
+  const float r = __fsqrt_rn(a);
+  return isNaNf(r) ? nanOf(a) : r;
+}
+
 }  // namespace kvant::nan_bits
