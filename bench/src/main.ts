@@ -9,18 +9,21 @@ import { KvantError, RUNTIME_NAMES, type Runtime, UnsupportedError } from '@kvan
 import { writeFileAtomic } from '@kvant/formats';
 import { createRuntime } from '@kvant/runtimes';
 import { describeMachine } from './machine';
-import { type LinalgReport, runLinalgBenches } from './linalg-report';
+import { type LinalgReport, runLinalgBenches, type Target } from './linalg-report';
+import { runNnBenches } from './nn-report';
 import { type LoraBenchResult, runLoraBench } from './lora-bench';
 import { type BenchResult, runBenches } from './run-benches';
 import { BENCH_N, quantBenches } from './suites';
 
-const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|lora|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
+const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
   --runtime R   runtimes to compare (default: wasm, plus webgpu and cuda where they start);
                 the first one is the baseline of the ratios
   --suite S     quant: the quant kernels against copy bandwidth; linalg: matmul (1024³ and
                 linear-layer shapes), 4-bit matmul, AdamW / AdamW8bit on 10M parameters, the peak
                 rate, wasm with 1 thread, numpy's sgemm; lora: a LoRA layer's forward and backward
-                (K = N = 4096, M = 512, r = 16) next to its base; all (default): every suite
+                (K = N = 4096, M = 512, r = 16) next to its base; nn: attention forward and
+                backward (T = 256, 1024, 2048; D = 64, 128), RMSNorm, RoPE, SwiGLU, cross-entropy;
+                all (default): every suite
   --n N         elements per quant kernel (default ${BENCH_N})
   --threads N   wasm: threads to split heavy kernels over (default: this machine's cores)
   --time MS     minimum time per kernel (default 400)
@@ -92,7 +95,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   const names = explicit.length ? explicit : ['wasm', 'webgpu', 'cuda'];
   const n = positiveInt('n', values.n, BENCH_N);
   const suite = values.suite ?? 'all';
-  if (!['quant', 'linalg', 'lora', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg, lora or all, found ${JSON.stringify(suite)}`);
+  if (!['quant', 'linalg', 'nn', 'lora', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg, nn, lora or all, found ${JSON.stringify(suite)}`);
   const timeMs = values.time === undefined ? undefined : positiveInt('time', values.time, 400);
   const runtimes: Runtime[] = [];
   const skipped: Record<string, string> = {};
@@ -110,6 +113,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   const results: BenchResult[] = [];
   let linalg: LinalgReport | undefined;
   const lora: LoraBenchResult[] = [];
+  let nn: Target[] | undefined;
   try {
     for (const rt of runtimes) {
       log(`\n${rt.name}: ${rt.info().description}`);
@@ -118,6 +122,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
       results.push(...(await runBenches(rt, list, { log, timeMs })));
     }
     if (suite === 'linalg' || suite === 'all') linalg = await runLinalgBenches(runtimes, results, { log, timeMs });
+    if (suite === 'nn' || suite === 'all') nn = await runNnBenches(runtimes, results, { log, timeMs });
     if (suite === 'lora' || suite === 'all') {
       for (const rt of runtimes) {
         if (rt.name === 'cuda-emu') continue; // an emulator: its timings say nothing
@@ -137,7 +142,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
       if (b) log(`  ${r.name.padEnd(42)} ${r.runtime} vs ${base}: ${(b.medianMs / r.medianMs).toFixed(2)}x`);
     }
   }
-  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results, ...(linalg ? { linalg } : {}), ...(lora.length ? { lora } : {}) };
+  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results, ...(linalg ? { linalg } : {}), ...(lora.length ? { lora } : {}), ...(nn ? { nn } : {}) };
   if (values['json-out']) {
     await writeFileAtomic(values['json-out'], `${JSON.stringify(out, null, 1)}\n`, { checkOutput: true, force: true });
     log(`\nwrote ${values['json-out']}`);

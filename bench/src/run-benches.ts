@@ -49,7 +49,7 @@ function setup(rt: Runtime, b: KernelBench) {
 
 /** Validate through the conformance runner (the one harness): a wrong kernel is never timed. */
 async function validate(rt: Runtime, b: KernelBench): Promise<void> {
-  const r = await checkCase(rt, { kernel: b.kernel, name: b.name, params: b.check ?? b.params, inputs: b.inputs, seed: 42 });
+  const r = await checkCase(rt, { kernel: b.kernel, name: b.name, params: b.check ?? b.params, inputs: b.checkInputs ?? b.inputs, seed: 42 });
   if (r.status !== 'pass') throw new Error(`${describeFailure(r)}; not timing a wrong kernel`);
 }
 

@@ -16,6 +16,8 @@ export interface KernelBench {
    * inputs at a smaller size. Default: the timed params.
    */
   readonly check?: Params;
+  /** Inputs of the validated case when they depend on its size (e.g. position ids); default `inputs`. */
+  readonly checkInputs?: Readonly<Record<string, Gen>>;
   /** A long kernel (seconds per call): fewer samples, no warm-up time. */
   readonly heavy?: boolean;
 }
