@@ -11,3 +11,4 @@ export * from './spec';
 export * from './validate';
 export * from './tables';
 export * from './random';
+export * from './rope';

@@ -16,3 +16,11 @@ export async function loadChatTokenizer(dir: string): Promise<ChatTokenizer> {
   const tokenizer = await Tokenizer.fromFolder(dir);
   return { tokenizer, chatTemplates: await loadChatTemplates(dir, tokenizer.config) };
 }
+
+// The decoder: config, weights, forward/backward, generation.
+export * from './activations';
+export * from './decoder';
+export * from './decoder-config';
+export * from './decoder-weights';
+export { type RopeProvider, RopeTables } from './rope-tables';
+export * from './generate';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { attentionLo, F32, F64, nnArrayKernels, ropeInvFreq, ropeTables, rowsum32, runNn, sampleRow } from './nn';
+import { ropeInvFreq, ropeTables } from '@kvant/abi';
+import { attentionLo, F32, F64, nnArrayKernels, rowsum32, runNn, sampleRow } from './nn';
 import { randn } from './random';
 
 /**
