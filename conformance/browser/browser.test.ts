@@ -51,7 +51,13 @@ it('runs the conformance suite on webgpu and wasm in headless Chromium', async (
     console.log(`browser adapter: ${result.adapter}; ambiguous elements that differed: ${JSON.stringify(result.ambiguousByRuntime)} ${JSON.stringify(result.ambiguousByKernel)}`);
     expect(result.error, logs.join('\n')).toBeUndefined();
     expect(result.failures).toEqual([]);
-    for (const k of KERNELS) expect({ kernel: k.id, ...result.table[k.id] }).toEqual({ kernel: k.id, webgpu: 'pass', wasm: 'pass' });
+    for (const k of KERNELS) {
+      // Every kernel runs and passes, except where the browser's adapter has too few storage
+      // buffers per stage for it (SwiftShader allows 10; the runtime says so through supports()).
+      const limited = /maxStorageBuffersPerShaderStage/.test(result.unsupported[`webgpu ${k.id}`] ?? '');
+      expect({ kernel: k.id, ...result.table[k.id] }).toEqual({ kernel: k.id, webgpu: limited ? 'unsupported' : 'pass', wasm: 'pass' });
+    }
+    console.log(`browser: not run for a device limit: ${JSON.stringify(result.unsupported)}`);
   } finally {
     await browser.close();
   }

@@ -18,6 +18,8 @@ export interface PageResult {
   /** Ambiguous elements that differed, per `runtime kernel` (only nonzero entries). */
   readonly ambiguousByKernel: Record<string, number>;
   readonly failures: string[];
+  /** `runtime kernel` -> the reason a runtime gave for not running a kernel (e.g. a device limit). */
+  readonly unsupported: Record<string, string>;
   readonly error?: string;
 }
 
@@ -44,6 +46,8 @@ async function main(): Promise<PageResult> {
     table[k.id] = {};
     for (const n of names) table[k.id][n] = cells.get(k.id)?.get(n)?.status ?? (n in unavailable ? 'unavailable' : 'not run');
   }
+  const unsupported: Record<string, string> = {};
+  for (const r of results) if (r.status === 'unsupported') unsupported[`${r.runtime} ${r.kernel}`] = r.error ?? '';
   const failures = results.filter((r) => r.status === 'fail').map((r) => `${r.kernel} [${r.case}] on ${r.runtime}: ${r.error ?? JSON.stringify(r.outputs)}`);
   const exempt = results.reduce((s, r) => s + r.outputs.reduce((t, o) => t + o.exempt, 0), 0);
   const ambiguousByRuntime: Record<string, number> = {};
@@ -55,7 +59,7 @@ async function main(): Promise<PageResult> {
   }
   const adapter = webgpu ? webgpu.info().description : `none (${unavailable.webgpu})`;
   for (const rt of runtimes) rt.dispose();
-  return { adapter, table, exempt, ambiguousByRuntime, ambiguousByKernel, failures };
+  return { adapter, table, exempt, ambiguousByRuntime, ambiguousByKernel, failures, unsupported };
 }
 
 function render(r: PageResult): void {
@@ -73,7 +77,7 @@ main().then(
     render(r);
   },
   (e: unknown) => {
-    const r: PageResult = { adapter: '', table: {}, exempt: 0, ambiguousByRuntime: {}, ambiguousByKernel: {}, failures: [], error: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) };
+    const r: PageResult = { adapter: '', table: {}, exempt: 0, ambiguousByRuntime: {}, ambiguousByKernel: {}, failures: [], unsupported: {}, error: e instanceof Error ? `${e.message}\n${e.stack}` : String(e) };
     (window as unknown as { __kvantResult: PageResult }).__kvantResult = r;
     render(r);
   },

@@ -3,7 +3,7 @@
  * runs, every allocation is recorded (the caller's tensors) and the runtime's own device memory is
  * read before and after the dispatches. No T×T buffer of scores may exist anywhere.
  */
-import { type DType, type Runtime, type Tensor } from '@kvant/abi';
+import type { DType, Runtime, Tensor } from '@kvant/abi';
 import { randn } from '@kvant/reference';
 import { createRuntime } from '@kvant/runtimes';
 import { afterAll, describe, expect, it } from 'vitest';

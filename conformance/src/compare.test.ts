@@ -1,4 +1,4 @@
-import { type Tolerance } from '@kvant/abi';
+import type { Tolerance } from '@kvant/abi';
 import { describe, expect, it } from 'vitest';
 import { compareOutput } from './compare';
 import type { CaseResult } from './runner';

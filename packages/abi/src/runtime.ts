@@ -33,6 +33,13 @@ export interface RuntimeInfo {
    * kernel must match the reference as `tolerance` says. Absent or empty: all exact.
    */
   readonly approximate?: readonly string[];
+  /**
+   * The device flushes subnormal f32 values to zero (WGSL allows it; SwiftShader does it). The
+   * conformance suite then lets an f32 element differ from the reference by at most 2^-118 (a
+   * flushed subnormal operand, below 2^-126, times a factor up to 256) where one side is that small,
+   * and counts and prints each such element.
+   */
+  readonly flushesSubnormals?: boolean;
   readonly details?: Readonly<Record<string, unknown>>;
 }
 

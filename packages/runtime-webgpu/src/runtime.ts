@@ -149,7 +149,43 @@ export class WebGpuRuntime implements Runtime {
   /** Find an adapter and create the runtime; throws UnsupportedError when there is no adapter. */
   static async create(options: WebGpuOptions = {}): Promise<WebGpuRuntime> {
     const { gpu, adapter, device } = await acquireDevice(options);
-    return new WebGpuRuntime(gpu, adapter, device, options);
+    const rt = new WebGpuRuntime(gpu, adapter, device, options);
+    rt.flushesSubnormals = await rt.probeFlushToZero();
+    return rt;
+  }
+
+  /** Whether this device flushes subnormal f32 results to zero (WGSL allows it), found by a probe at creation. */
+  flushesSubnormals = false;
+
+  /**
+   * v * 2^-138 with v = 1 read from a buffer (so the compiler cannot fold it): a multiply whose
+   * operand and result are subnormal; a flushing device gives 0. Plain WebGPU calls on buffers of
+   * its own, destroyed after, so the runtime's pools and pipeline cache stay as they were.
+   */
+  private async probeFlushToZero(): Promise<boolean> {
+    const d = this.device;
+    const code = '@group(0) @binding(0) var<storage, read_write> b: array<f32, 2>;\n@compute @workgroup_size(1) fn main() { b[1] = b[0] * bitcast<f32>(0x00000800u); }';
+    const module = d.createShaderModule({ code });
+    const pipeline = d.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+    const buf = d.createBuffer({ size: 8, usage: USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST });
+    const back = d.createBuffer({ size: 8, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    try {
+      d.queue.writeBuffer(buf, 0, new Float32Array([1, 0]));
+      const enc = d.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, d.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: buf } }] }));
+      pass.dispatchWorkgroups(1);
+      pass.end();
+      enc.copyBufferToBuffer(buf, 0, back, 0, 8);
+      d.queue.submit([enc.finish()]);
+      await back.mapAsync(MAP_READ);
+      const out = new Float32Array(back.getMappedRange().slice(0))[1];
+      return out !== 2 ** -138;
+    } finally {
+      buf.destroy();
+      back.destroy();
+    }
   }
 
   /** The underlying device (for interop, and for tests that need to lose it). */
@@ -180,6 +216,7 @@ export class WebGpuRuntime implements Runtime {
       // AdamW steps divide; the 4-bit and 8-bit quantizers compute 1 / absmax exactly on the bits
       // (lib/f32bits.wgsl).
       approximate: APPROXIMATE_KERNELS,
+      flushesSubnormals: this.flushesSubnormals,
       details: {
         adapter,
         isFallbackAdapter: (a as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
@@ -367,6 +404,9 @@ export class WebGpuRuntime implements Runtime {
     if (kernelId in UNSUPPORTED) return UNSUPPORTED[kernelId];
     if (!(kernelId in WGSL_SOURCES) && !this.options.shaderOverrides?.[kernelId]) return `no WGSL source kernels-wgsl/${kernelId.replace('.', '/')}.wgsl`;
     if (!(kernelId in LAUNCH)) return 'no launch geometry in packages/runtime-webgpu/src/launch.ts';
+    const storage = getKernel(kernelId).bindings.length;
+    const limit = this.device.limits.maxStorageBuffersPerShaderStage;
+    if (storage > limit) return `needs ${storage} storage buffers in one shader stage; this adapter allows ${limit} (maxStorageBuffersPerShaderStage)`;
     return true;
   }
 

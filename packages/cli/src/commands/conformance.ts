@@ -112,7 +112,7 @@ export const conformanceCommand: Command = {
       `${count('pass')} passed, ${count('fail')} failed` +
         `${count('unsupported') ? `, ${count('unsupported')} unsupported${allowUnsupported ? ' (allowed)' : ''}` : ''}` +
         ` (case x runtime; ${results.length} comparisons)` +
-        `${exemptTotal ? `; ${exemptTotal} ambiguous elements one code away, exempt (budget ${budget} per case)` : '; no exemptions'}`,
+        `${exemptTotal ? `; ${exemptTotal} elements exempt (ambiguous codes one away, budget ${budget} per case, or subnormals a flushing device zeroed)` : '; no exemptions'}`,
     );
     const namedMissing = explicit.length > 0 && Object.keys(missing).length > 0;
     if (namedMissing) print(`FAIL: runtime(s) named with --runtime are not available: ${Object.keys(missing).join(', ')}`);
