@@ -17,6 +17,7 @@ interface BenchFile {
   readonly runtimes: { name: string; description: string }[];
   readonly elements: number;
   readonly results: BenchResult[];
+  readonly linalg?: { readonly targets: readonly { what: string; measured?: number; target: string; met?: boolean }[]; readonly numpy?: { ok: boolean; results: { name: string; threads: number; gflopPerS: number }[] } };
 }
 
 /** The SVG and the Markdown table of one results file. */
@@ -39,14 +40,27 @@ export function benchFigure(file: BenchFile, title: string): { svg: string; tabl
     bars,
     labelWidth: 300,
   });
+  // Every configuration the file measured (a runtime, or a label such as `wasm 1 thread`).
+  const columns = [...new Set(file.results.map((r) => r.runtime))];
+  // Compute-bound kernels (matmul, attention, the peak) read best in GFLOP/s, the rest in GB/s.
+  const rate = (r: BenchResult) => (r.gflopPerS >= 4 * r.gbPerS ? `${r.gflopPerS.toFixed(2)} GFLOP/s` : `${r.gbPerS.toFixed(2)} GB/s`);
   const rows = [
-    `| kernel | ${runtimes.map((rt) => `${rt} GB/s | ${rt} % of copy`).join(' | ')} |`,
-    `|---|${runtimes.map(() => '---:|---:').join('|')}|`,
-    ...kernels.map((k) => `| ${k} | ${runtimes.map((rt) => {
+    `| kernel | ${columns.map((rt) => `${rt} | ${rt} % of copy`).join(' | ')} |`,
+    `|---|${columns.map(() => '---:|---:').join('|')}|`,
+    ...kernels.map((k) => `| ${k} | ${columns.map((rt) => {
       const r = find(rt, k);
-      return r ? `${r.gbPerS.toFixed(2)} | ${(100 * r.fractionOfCopy).toFixed(0)}%` : '– | –';
+      return r ? `${rate(r)} | ${(100 * r.fractionOfCopy).toFixed(0)}%` : '– | –';
     }).join(' | ')} |`),
   ];
+  const targets = file.linalg?.targets ?? [];
+  if (targets.length) {
+    rows.push('', '| ratio from this run | measured | target |', '|---|---:|---|');
+    for (const t of targets) rows.push(`| ${t.what} | ${t.measured === undefined ? 'not measured' : t.measured.toFixed(3)} | ${t.target}${t.met === false ? ' (missed)' : ''} |`);
+  }
+  if (file.linalg?.numpy && file.linalg.numpy.ok) {
+    rows.push('', '| numpy sgemm | threads | GFLOP/s |', '|---|---:|---:|');
+    for (const r of file.linalg.numpy.results) rows.push(`| ${r.name} | ${r.threads} | ${r.gflopPerS.toFixed(2)} |`);
+  }
   const m = file.machine;
   const machine = `${m.cpu} ×${m.cores}, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}, ${m.date.slice(0, 10)}; ${file.elements.toLocaleString('en-US')} elements per kernel; ${file.runtimes.map((r) => `${r.name}: ${r.description}`).join('; ')}`;
   return { svg, table: `Machine: ${machine}.\n\n${rows.join('\n')}` };
