@@ -3,7 +3,7 @@
  * reference first, then time dispatch + flush on device-resident tensors, and report median
  * time, GB/s, GFLOP/s and the fraction of the runtime's own measured copy bandwidth.
  */
-import { bindingElements, getKernel, type Runtime, type Tensor } from '@kvant/abi';
+import { bindingElements, getKernel, KvantError, type Runtime, type Tensor } from '@kvant/abi';
 import { caseInputs, checkCase, describeFailure } from '@kvant/conformance';
 import { Bench } from 'tinybench';
 import type { KernelBench } from './suites';
@@ -59,7 +59,15 @@ export async function runBenches(rt: Runtime, benches: readonly KernelBench[], o
   let copyGbPerS = options.copyGbPerS ?? 0;
   const label = options.label ?? rt.name;
   for (const b of benches) {
-    const s = setup(rt, b);
+    let s: ReturnType<typeof setup>;
+    try {
+      s = setup(rt, b);
+    } catch (e) {
+      // Inputs this runtime cannot hold (an allocation over its limits): reported, not fatal.
+      if (!(e instanceof KvantError)) throw e;
+      options.log?.(`${label.padEnd(14)} ${b.name.padEnd(46)} not measured: ${e.message}`);
+      continue;
+    }
     try {
       await validate(rt, b);
       const bench = new Bench({ time: options.timeMs ?? 400, warmupTime: b.heavy ? 0 : 50, warmupIterations: b.heavy ? 1 : undefined, iterations: b.heavy ? 3 : 5 });
@@ -70,7 +78,13 @@ export async function runBenches(rt: Runtime, benches: readonly KernelBench[], o
       await bench.run();
       const task = bench.tasks[0];
       const r = task.result;
-      if (r.state !== 'completed') throw new Error(`${rt.name} ${b.name}: benchmark ${r.state}`);
+      if (r.state !== 'completed') {
+        // A kernel this runtime refuses at this size (e.g. a binding over the adapter's limit) is
+        // reported and skipped; the other benchmarks still run.
+        const why = (r as { error?: unknown }).error;
+        options.log?.(`${label.padEnd(14)} ${b.name.padEnd(46)} not measured: ${why instanceof Error ? why.message.split('\n')[0] : r.state}`);
+        continue;
+      }
       const medianMs = r.latency.p50;
       const cost = s.spec.cost(b.params);
       const gbPerS = cost.bytes / (medianMs * 1e-3) / 1e9;
