@@ -4,7 +4,7 @@
 //   e_r = f(exp(f(z_(r) - z_(0)))), c_r = f(c_(r-1) + e_r) sequentially for r < k;
 //   kp = top_p >= 1 ? k : the smallest r + 1 with c_r >= f(top_p * c_(k-1)); target = f(u * c_(kp-1));
 //   ids[r] = j of the first rank r < kp with c_r > target (else rank kp - 1).
-// Shapes: logits f32[n, v], uniform f32[n], ids i32[n], work u32[n, 2v] (scratch).
+// Shapes: logits f32[n, v], uniforms f32[n], ids i32[n], work u32[n, 2v] (scratch).
 //
 // One idea: the ranking is a sort of distinct 64-bit keys — (~ordered(z)) << 32 | j, ordered() the
 // monotone map of a float's bits to an unsigned, -0 taken as +0 — ascending, so the key order is
@@ -168,7 +168,7 @@ static __global__ void __launch_bounds__(kThreads) sampleKernel(uint32_t n, uint
 
 void launch(const Params& p, const Bindings& b, kvantStream_t stream) {
   const unsigned blocks = p.n < (1u << 16) ? p.n : (1u << 16);
-  KVANT_LAUNCH(sampleKernel, blocks, kThreads, 0, stream, p.n, p.v, p.top_k, p.top_p, p.inv_temperature, b.logits, b.uniform, b.ids, b.work);
+  KVANT_LAUNCH(sampleKernel, blocks, kThreads, 0, stream, p.n, p.v, p.top_k, p.top_p, p.inv_temperature, b.logits, b.uniforms, b.ids, b.work);
 }
 
 }  // namespace kvant::nn::sample

@@ -2,9 +2,9 @@
 // every z = -Inf, gives -1. Otherwise rank j by z descending (equal z, -0 == +0: lower j first),
 // keep k = top_k == 0 ? v : min(top_k, v) ranks, e_r = exp(z_(r) - z_(0)), c_r = c_(r-1) + e_r in
 // rank order; kp = k, or with top_p < 1 the smallest r + 1 with c_r >= top_p * c_(k-1);
-// target = uniform[r] * c_(kp-1); ids[r] = the j of the first rank r < kp with c_r > target (or of
+// target = uniforms[r] * c_(kp-1); ids[r] = the j of the first rank r < kp with c_r > target (or of
 // rank kp - 1).
-// Shapes: logits f32[n, v], uniform f32[n] (declared `uniform_`: `uniform` is taken in WGSL), ids i32[n],
+// Shapes: logits f32[n, v], uniforms f32[n], ids i32[n],
 // work u32[n, 2v] (scratch).
 // Idea: one invocation per row. A bottom-up merge sort of the indices 0..v-1 ping-pongs between
 // the two halves of the row's work; the comparison recomputes z from the logits (the same bits
@@ -92,7 +92,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (bitcast<f32>(work[dst + i]) >= want) { kp = i + 1u; break; }
     }
   }
-  let goal = uniform_[r] * bitcast<f32>(work[dst + kp - 1u]);
+  let goal = uniforms[r] * bitcast<f32>(work[dst + kp - 1u]);
   var pick = work[src + kp - 1u];
   for (var i = 0u; i < kp; i = i + 1u) {
     if (bitcast<f32>(work[dst + i]) > goal) { pick = work[src + i]; break; }

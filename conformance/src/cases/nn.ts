@@ -193,7 +193,7 @@ function argmaxAndSample(): Case[] {
       kernel: 'nn.sample',
       name: `${label}n=${n} v=${v} top_k=${top_k} top_p=${top_p} temperature=${temperature}`,
       params: { n, v, top_k, top_p: Math.fround(top_p), inv_temperature: Math.fround(1 / temperature) },
-      inputs: { logits, uniform: { gen: 'uniform', lo: 0, hi: 1 } } as Record<string, Gen>,
+      inputs: { logits, uniforms: { gen: 'uniform', lo: 0, hi: 1 } } as Record<string, Gen>,
       seed: next(),
     })),
   ];

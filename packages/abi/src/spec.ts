@@ -118,6 +118,18 @@ export function nameOf(id: string): string {
 
 const IDENT = /^[a-z][a-z0-9_]*$/;
 
+/**
+ * Names a binding or param may not take: they are keywords or address spaces in WGSL, CUDA C++ or
+ * AssemblyScript, where every runtime declares bindings by their spec names (WGSL's `uniform`
+ * would shadow `var<uniform> params`; `do` is a keyword in C and JS).
+ */
+const RESERVED = new Set([
+  'uniform', 'storage', 'workgroup', 'private', 'function', 'handle', 'read', 'write', 'read_write', 'params', 'bindings',
+  'do', 'if', 'else', 'for', 'while', 'loop', 'break', 'continue', 'return', 'switch', 'case', 'default', 'const', 'let', 'var',
+  'fn', 'struct', 'true', 'false', 'enable', 'override', 'alias', 'new', 'delete', 'class', 'this', 'char', 'int',
+  'float', 'double', 'long', 'short', 'unsigned', 'signed', 'void', 'auto', 'register', 'static', 'extern', 'union', 'enum',
+]);
+
 /** Declare a kernel spec; checks that the declaration is self-consistent. */
 export function defineKernel(spec: KernelSpec): KernelSpec {
   const where = `kernel spec ${spec.id}`;
@@ -128,6 +140,7 @@ export function defineKernel(spec: KernelSpec): KernelSpec {
   const names = new Set<string>();
   for (const p of spec.params) {
     if (!IDENT.test(p.name)) fail(`param name ${p.name} is not snake_case`);
+    if (RESERVED.has(p.name)) fail(`param name ${p.name} is a keyword or reserved name in WGSL, CUDA or AssemblyScript`);
     if (names.has(p.name)) fail(`duplicate name ${p.name}`);
     names.add(p.name);
   }
@@ -138,6 +151,7 @@ export function defineKernel(spec: KernelSpec): KernelSpec {
   }
   for (const b of spec.bindings) {
     if (!IDENT.test(b.name)) fail(`binding name ${b.name} is not snake_case`);
+    if (RESERVED.has(b.name)) fail(`binding name ${b.name} is a keyword or reserved name in WGSL, CUDA or AssemblyScript`);
     if (names.has(b.name)) fail(`duplicate name ${b.name}`);
     names.add(b.name);
     for (const dim of b.shape) {

@@ -79,7 +79,7 @@ export async function generate(model: Decoder, promptIds: readonly number[], opt
       else {
         // u in [0, 1) with 24 bits, exact in f32 (a 32-bit u / 2^32 can round up to 1.0)
         rt.write(uniform, new Float32Array([(rng.nextU32() >>> 8) / 2 ** 24]));
-        rt.dispatch('nn.sample', { logits: row, uniform, ids: id, work }, { n: 1, v: V, top_k: topK, top_p: Math.fround(topP), inv_temperature: Math.fround(1 / temperature) });
+        rt.dispatch('nn.sample', { logits: row, uniforms: uniform, ids: id, work }, { n: 1, v: V, top_k: topK, top_p: Math.fround(topP), inv_temperature: Math.fround(1 / temperature) });
       }
       const next = new Int32Array((await rt.read(id)).buffer.slice(0, 4))[0];
       if (next < 0) throw new ConfigError('generate', 'finite logits', `an invalid row at step ${step} (NaN or +Inf logits)`);

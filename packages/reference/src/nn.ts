@@ -439,7 +439,7 @@ export function sampleRow(z: ArrayLike<number>, u: number, topK: number, topP: n
 const sample: NnKernel = (p, a, A) => {
   const { f } = A;
   const x = fl(a, 'logits');
-  const u = fl(a, 'uniform');
+  const u = fl(a, 'uniforms');
   const ids = ints(a, 'ids');
   const invT = f(p.inv_temperature);
   for (let r = 0; r < p.n; r++) {

@@ -92,19 +92,6 @@ const PASS_INFO_BYTES = 16;
  */
 export const APPROXIMATE_KERNELS: readonly string[] = ['quant.linear_quantize', 'optim.adamw_step', 'optim.adamw8bit_step'];
 
-/**
- * Binding names that cannot be WGSL identifiers at module scope: the address spaces and access
- * modes (a module-scope `var uniform` shadows the `uniform` of `var<uniform> params`) and reserved
- * words. Such a binding is declared as `<name>_` (nn.sample's `uniform` is `uniform_` in its WGSL).
- */
-const WGSL_TAKEN_NAMES = new Set(['uniform', 'storage', 'workgroup', 'private', 'function', 'read', 'write', 'read_write', 'target', 'handle']);
-
-/** wgslPrelude(spec), with bindings whose names WGSL cannot declare renamed to `<name>_`. */
-function webGpuPrelude(spec: KernelSpec): string {
-  if (!spec.bindings.some((b) => WGSL_TAKEN_NAMES.has(b.name))) return wgslPrelude(spec);
-  return wgslPrelude({ ...spec, bindings: spec.bindings.map((b) => (WGSL_TAKEN_NAMES.has(b.name) ? { ...b, name: `${b.name}_` } : b)) });
-}
-
 export class WebGpuRuntime implements Runtime {
   readonly name = 'webgpu' as const;
   private readonly buffers = new Map<number, GPUBuffer>();
@@ -438,7 +425,7 @@ export class WebGpuRuntime implements Runtime {
     const known = this.byKernel.get(idKey);
     if (known) return known;
     const body = this.options.shaderOverrides?.[spec.id] ?? WGSL_SOURCES[spec.id];
-    const code = webGpuPrelude(spec) + body;
+    const code = wgslPrelude(spec) + body;
     const key = `${hashSource(code)}:${code.length}:${workgroupSize}:${perInvocation ?? '-'}:${multiPass ? 'passes' : '1'}`;
     const hit = this.pipelines.get(key);
     if (hit && hit.code === code) {

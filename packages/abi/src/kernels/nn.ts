@@ -554,7 +554,7 @@ export const sample = defineKernel({
   id: 'nn.sample',
   summary: 'Temperature, top-k and top-p sampling per row from a given uniform number: deterministic given the uniforms.',
   math: [
-    'Per row r (x_j = logits[r*v + j], u = uniform[r] in [0, 1)):',
+    'Per row r (x_j = logits[r*v + j], u = uniforms[r] in [0, 1)):',
     '  invalid row (any x_j NaN or +Inf, or every x_j -Inf): ids[r] = -1.',
     '  z_j = f(x_j * inv_temperature)                      (scores / temperature, as a multiply by the f32 reciprocal)',
     '  rank the j by z descending, equal z by lower j first (-0 == +0); k = top_k == 0 ? v : min(top_k, v): the first k',
@@ -586,7 +586,7 @@ export const sample = defineKernel({
   ],
   bindings: [
     { name: 'logits', dtype: 'f32', shape: ['n', 'v'], access: 'read', doc: 'logits [N, V]' },
-    { name: 'uniform', dtype: 'f32', shape: ['n'], access: 'read', doc: 'one uniform number in [0, 1) per row' },
+    { name: 'uniforms', dtype: 'f32', shape: ['n'], access: 'read', doc: 'one uniform number in [0, 1) per row' },
     { name: 'ids', dtype: 'i32', shape: ['n'], access: 'write', doc: 'sampled token per row (-1: invalid row)' },
     { name: 'work', dtype: 'u32', shape: ['n', 'v2'], access: 'readwrite', scratch: true, doc: 'scratch for sorting (value, index) pairs; contents unspecified' },
   ],

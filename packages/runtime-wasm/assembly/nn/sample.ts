@@ -1,5 +1,5 @@
 // nn.sample — temperature, top-k and top-p sampling per row from a given uniform number.
-// Shapes: logits f32[n, v]; uniform f32[n]; ids i32[n] (-1: invalid row); work u32[n, 2v] (scratch).
+// Shapes: logits f32[n, v]; uniforms f32[n]; ids i32[n] (-1: invalid row); work u32[n, 2v] (scratch).
 // Math: z_j = f(x_j * inv_temperature); rank by z descending, equal z by lower j; keep the first
 //       k = top_k ? min(top_k, v) : v; c_r = f(c_(r-1) + f(exp(f(z_(r) - z_(0))))); top-p keeps
 //       the smallest prefix with c_r >= f(top_p * c_(k-1)); target = f(u * c_(kp-1)); the first
@@ -106,7 +106,7 @@ export function nn__sample(params: usize, bindings: usize): void {
         }
       }
     }
-    const target = load<f32>(b.uniform + (r << 2)) * zAt(w, kp - 1);
+    const target = load<f32>(b.uniforms + (r << 2)) * zAt(w, kp - 1);
     let id = jAt(w, kp - 1);
     for (let e: usize = 0; e < kp; e++) {
       if (zAt(w, e) > target) {
