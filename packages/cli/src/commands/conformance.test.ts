@@ -4,24 +4,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReferenceRuntime } from '@kvant/reference';
 import { probeRuntime } from '@kvant/runtimes';
-import { main } from '../main';
+import { kvantInProcess } from '../hostile/tree';
 
 const dir = mkdtempSync(join(tmpdir(), 'kvant-conf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function capture(argv: string[]) {
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => {
-    out += s;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    return { code: await main(argv), out };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+const capture = kvantInProcess;
 
 describe('kvant conformance', () => {
   it('prints the table, writes JSON and the Markdown support table, exits 0 when all pass', async () => {

@@ -4,33 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateExampleModel } from '@kvant/formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../main';
+import { kvantInProcess } from '../hostile/tree';
 
 const root = join(import.meta.dirname, '../../../..');
 let dir: string;
 let model: string;
 
-/** Run `kvant` in-process, capturing stdout and stderr. */
-async function kvant(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const w1 = process.stdout.write.bind(process.stdout);
-  const w2 = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((s: string) => {
-    out += s;
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => {
-    err += s;
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { code: await main(argv), out, err };
-  } finally {
-    process.stdout.write = w1;
-    process.stderr.write = w2;
-  }
-}
+/** Run `kvant` in-process, capturing stdout and stderr (the hostile suite's runner). */
+const kvant = (...argv: string[]) => kvantInProcess(argv);
 
 function pythonHas(modules: string): boolean {
   return spawnSync('python3', ['-c', `import ${modules}`]).status === 0;
