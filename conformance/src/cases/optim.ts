@@ -6,7 +6,7 @@
  * optimizer stores them, all-zero blocks (absmax 0), and NaN/Inf gradients inside a block. Every
  * case keeps the update below 2^-5 (lr <= 3e-3), where the approximate bound on p holds.
  */
-import type { Params } from '@kvant/abi';
+import { type AdamStepHyper, adamw8bitStepParams, adamwStepParams, type Params } from '@kvant/abi';
 import type { Gen } from '../gen';
 import type { Case } from './types';
 
@@ -23,37 +23,18 @@ export interface AdamHyper {
   readonly t: number;
 }
 
-/** Params of optim.adamw_step as the caller computes them: in f64, each rounded once to f32. */
+/** Params of optim.adamw_step as the caller computes them (@kvant/abi's adamwStepParams; defaults as torch's). */
 export function adamwParams(n: number, h: AdamHyper): Params {
-  const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, t } = h;
-  const f = Math.fround;
-  return {
-    n,
-    beta2: f(beta2),
-    one_minus_beta1: f(1 - beta1),
-    one_minus_beta2: f(1 - beta2),
-    eps: f(eps),
-    decay: f(1 - lr * weightDecay),
-    step_size: f(lr / (1 - beta1 ** t)),
-    bias_c2_sqrt: f(Math.sqrt(1 - beta2 ** t)),
-  };
+  return adamwStepParams(n, hyper(h), h.t);
 }
 
-/** Params of optim.adamw8bit_step as the caller computes them (bitsandbytes' algebra, in f64). */
+/** Params of optim.adamw8bit_step as the caller computes them (@kvant/abi's adamw8bitStepParams). */
 export function adamw8bitParams(n: number, h: AdamHyper): Params {
-  const { lr, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, t } = h;
-  const f = Math.fround;
-  const c2 = Math.sqrt(1 - beta2 ** t);
-  return {
-    n,
-    beta1: f(beta1),
-    beta2: f(beta2),
-    one_minus_beta1: f(1 - beta1),
-    one_minus_beta2: f(1 - beta2),
-    eps_hat: f(eps * c2),
-    decay: f(1 - lr * weightDecay),
-    step_size: f((lr * c2) / (1 - beta1 ** t)),
-  };
+  return adamw8bitStepParams(n, hyper(h), h.t);
+}
+
+function hyper(h: AdamHyper): AdamStepHyper {
+  return { lr: h.lr, betas: [h.beta1 ?? 0.9, h.beta2 ?? 0.999], eps: h.eps ?? 1e-8, weightDecay: h.weightDecay ?? 0 };
 }
 
 const ZERO: Gen = { gen: 'const', value: 0 };

@@ -3,7 +3,7 @@
  * `p·(1 - lr·wd)`, bias-corrected moments, eps added outside the square root. f32 states
  * `exp_avg` (m) and `exp_avg_sq` (v): 8 bytes per parameter. One `optim.adamw_step` per tensor.
  */
-import { downloadF32, type Params, type Runtime } from '@kvant/abi';
+import { adamwStepParams, downloadF32, type Runtime } from '@kvant/abi';
 import { type StateSpec, Optimizer } from './optimizer';
 import { checkBetas, checkLr, checkNonNegative, type NamedParam, type ParamsInput, type ResolvedGroup } from './params';
 
@@ -26,26 +26,6 @@ export function checkAdamHyper(where: string, h: AdamWHyper): void {
   checkBetas(where, h.betas);
   checkNonNegative(where, 'eps', h.eps);
   checkNonNegative(where, 'weightDecay', h.weightDecay);
-}
-
-const f = Math.fround;
-
-/**
- * Params of optim.adamw_step at step t: every scalar computed in f64 as torch does, then rounded
- * once to f32 (the kernel spec's contract).
- */
-export function adamwStepParams(n: number, h: AdamWHyper, t: number): Params {
-  const [beta1, beta2] = h.betas;
-  return {
-    n,
-    beta2: f(beta2),
-    one_minus_beta1: f(1 - beta1),
-    one_minus_beta2: f(1 - beta2),
-    eps: f(h.eps),
-    decay: f(1 - h.lr * h.weightDecay),
-    step_size: f(h.lr / (1 - beta1 ** t)),
-    bias_c2_sqrt: f(Math.sqrt(1 - beta2 ** t)),
-  };
 }
 
 /** PyTorch's AdamW over any runtime. */

@@ -8,8 +8,8 @@
  * AdamW step, as bitsandbytes does with `min_8bit_size=4096`. State names follow bitsandbytes:
  * `state1`, `state2` (u8 codes, or f32 for a small tensor), `absmax1`, `absmax2`.
  */
-import { ADAMW8BIT_BLOCK, ConfigError, DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, type Params, type Runtime, type Tensor, upload } from '@kvant/abi';
-import { ADAMW_DEFAULTS, type AdamWHyper, adamwStepParams, checkAdamHyper } from './adamw';
+import { ADAMW8BIT_BLOCK, adamw8bitStepParams, adamwStepParams, ConfigError, DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, type Runtime, type Tensor, upload } from '@kvant/abi';
+import { ADAMW_DEFAULTS, type AdamWHyper, checkAdamHyper } from './adamw';
 import { type StateSpec, Optimizer } from './optimizer';
 import type { NamedParam, ParamsInput, ResolvedGroup } from './params';
 
@@ -24,21 +24,6 @@ export const MIN_8BIT_SIZE = 4096;
 
 const f = Math.fround;
 
-/** Params of optim.adamw8bit_step at step t (f64, each rounded once to f32). */
-export function adamw8bitStepParams(n: number, h: AdamWHyper, t: number): Params {
-  const [beta1, beta2] = h.betas;
-  const c2 = Math.sqrt(1 - beta2 ** t);
-  return {
-    n,
-    beta1: f(beta1),
-    beta2: f(beta2),
-    one_minus_beta1: f(1 - beta1),
-    one_minus_beta2: f(1 - beta2),
-    eps_hat: f(h.eps * c2),
-    decay: f(1 - h.lr * h.weightDecay),
-    step_size: f((h.lr * c2) / (1 - beta1 ** t)),
-  };
-}
 
 /** Blocks of 256 for n elements. */
 export function blocksOf(n: number): number {

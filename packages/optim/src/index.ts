@@ -4,8 +4,9 @@
  * clipping by global norm (torch.nn.utils.clip_grad_norm_); state files in safetensors that resume
  * bit-identically. Imports @kvant/abi (kernels, tensors, errors) and @kvant/formats (safetensors).
  */
-export { ADAMW_DEFAULTS, AdamW, type AdamWHyper, adamwStepParams } from './adamw';
-export { AdamW8bit, type AdamW8bitOptions, adamw8bitStepParams, blocksOf, dequantize8bit, MIN_8BIT_SIZE } from './adamw8bit';
+export { adamw8bitStepParams, adamwStepParams } from '@kvant/abi';
+export { ADAMW_DEFAULTS, AdamW, type AdamWHyper } from './adamw';
+export { AdamW8bit, type AdamW8bitOptions, blocksOf, dequantize8bit, MIN_8BIT_SIZE } from './adamw8bit';
 export { type ClipOptions, clipGradNorm } from './clip';
 export { OptimizerStateError } from './errors';
 export { Optimizer, type OptimizerStateDict, type StateBytes, type StateSpec } from './optimizer';

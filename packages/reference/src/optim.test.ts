@@ -1,4 +1,4 @@
-import { type AnyTypedArray, bytesOf, DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, type Params } from '@kvant/abi';
+import { adamw8bitStepParams, adamwStepParams, type AnyTypedArray, bytesOf, DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, type Params } from '@kvant/abi';
 import { describe, expect, it } from 'vitest';
 import { referenceKernels } from './kernels';
 import { lerpF32 } from './optim';
@@ -18,19 +18,9 @@ function run(id: string, params: Params, arrays: Record<string, AnyTypedArray>):
 const f32 = (b: Uint8Array) => new Float32Array(b.buffer, b.byteOffset, b.byteLength >> 2);
 const f = Math.fround;
 
-/** Params of optim.adamw_step for torch's hyper-parameters (f64, each rounded once). */
-function adamwParams(n: number, lr: number, t: number, wd: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): Params {
-  return {
-    n,
-    beta2: f(beta2),
-    one_minus_beta1: f(1 - beta1),
-    one_minus_beta2: f(1 - beta2),
-    eps: f(eps),
-    decay: f(1 - lr * wd),
-    step_size: f(lr / (1 - beta1 ** t)),
-    bias_c2_sqrt: f(Math.sqrt(1 - beta2 ** t)),
-  };
-}
+/** Params of optim.adamw_step (@kvant/abi's caller contract). */
+const adamwParams = (n: number, lr: number, t: number, wd: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): Params =>
+  adamwStepParams(n, { lr, betas: [beta1, beta2], eps, weightDecay: wd }, t);
 
 describe('optim.adamw_step', () => {
   it('matches a hand-computed first step', () => {
@@ -75,20 +65,9 @@ describe('optim.adamw_step', () => {
   });
 });
 
-/** Params of optim.adamw8bit_step (bitsandbytes' algebra, f64, each rounded once). */
-function adamw8bitParams(n: number, lr: number, t: number, wd: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): Params {
-  const c2 = Math.sqrt(1 - beta2 ** t);
-  return {
-    n,
-    beta1: f(beta1),
-    beta2: f(beta2),
-    one_minus_beta1: f(1 - beta1),
-    one_minus_beta2: f(1 - beta2),
-    eps_hat: f(eps * c2),
-    decay: f(1 - lr * wd),
-    step_size: f((lr * c2) / (1 - beta1 ** t)),
-  };
-}
+/** Params of optim.adamw8bit_step (@kvant/abi's caller contract, bitsandbytes' algebra). */
+const adamw8bitParams = (n: number, lr: number, t: number, wd: number, beta1 = 0.9, beta2 = 0.999, eps = 1e-8): Params =>
+  adamw8bitStepParams(n, { lr, betas: [beta1, beta2], eps, weightDecay: wd }, t);
 
 describe('optim.adamw8bit_step', () => {
   const n = 600;

@@ -149,3 +149,44 @@ export const adamw8bitStep = defineKernel({
 });
 
 export const OPTIM_KERNELS = [adamwStep, adamw8bitStep] as const;
+
+/** The hyper-parameters the AdamW kernels' params derive from (PyTorch's names). */
+export interface AdamStepHyper {
+  readonly lr: number;
+  readonly betas: readonly [number, number];
+  readonly eps: number;
+  readonly weightDecay: number;
+}
+
+/** Params of optim.adamw_step at step t (t >= 1) as the caller computes them: in f64, each rounded once to f32. */
+export function adamwStepParams(n: number, h: AdamStepHyper, t: number): Params {
+  const f = Math.fround;
+  const [beta1, beta2] = h.betas;
+  return {
+    n,
+    beta2: f(beta2),
+    one_minus_beta1: f(1 - beta1),
+    one_minus_beta2: f(1 - beta2),
+    eps: f(h.eps),
+    decay: f(1 - h.lr * h.weightDecay),
+    step_size: f(h.lr / (1 - beta1 ** t)),
+    bias_c2_sqrt: f(Math.sqrt(1 - beta2 ** t)),
+  };
+}
+
+/** Params of optim.adamw8bit_step at step t (bitsandbytes' algebra: in f64, each rounded once to f32). */
+export function adamw8bitStepParams(n: number, h: AdamStepHyper, t: number): Params {
+  const f = Math.fround;
+  const [beta1, beta2] = h.betas;
+  const c2 = Math.sqrt(1 - beta2 ** t);
+  return {
+    n,
+    beta1: f(beta1),
+    beta2: f(beta2),
+    one_minus_beta1: f(1 - beta1),
+    one_minus_beta2: f(1 - beta2),
+    eps_hat: f(h.eps * c2),
+    decay: f(1 - h.lr * h.weightDecay),
+    step_size: f((h.lr * c2) / (1 - beta1 ** t)),
+  };
+}
