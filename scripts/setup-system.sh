@@ -74,9 +74,9 @@ fi
 
 # --- Python packages for the interop tests -------------------------------------------------------
 PY=${PYTHON:-python3}
-if "$PY" -c 'import safetensors, torch, numpy, transformers, peft, trl' >/dev/null 2>&1; then
+if "$PY" -c 'import safetensors, torch, numpy, transformers, peft, trl, gguf' >/dev/null 2>&1; then
   log "python interop packages already installed"
 else
-  "$PY" -m pip install -q --retries 0 --timeout 10 safetensors torch numpy transformers peft trl
+  "$PY" -m pip install -q --retries 0 --timeout 10 safetensors torch numpy transformers peft trl gguf
   log "installed python interop packages"
 fi

@@ -4,6 +4,9 @@
  * bandwidth, and runtime-vs-runtime ratios from one run. Results are JSON with a machine
  * description (bench/results/ holds committed runs). Also run by the portable kit.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvantError, RUNTIME_NAMES, type Runtime, UnsupportedError } from '@kvant/abi';
 import { writeFileAtomic } from '@kvant/formats';
@@ -12,10 +15,11 @@ import { describeMachine } from './machine';
 import { type LinalgReport, runLinalgBenches, type Target } from './linalg-report';
 import { runNnBenches } from './nn-report';
 import { type LoraBenchResult, runLoraBench } from './lora-bench';
+import { type GenerateBenchResult, runGenerateBench, writeExampleModel } from './generate-bench';
 import { type BenchResult, runBenches } from './run-benches';
 import { BENCH_N, quantBenches } from './suites';
 
-const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
+const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|model|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
   --runtime R   runtimes to compare (default: wasm, plus webgpu and cuda where they start);
                 the first one is the baseline of the ratios
   --suite S     quant: the quant kernels against copy bandwidth; linalg: matmul (1024³ and
@@ -23,6 +27,7 @@ const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|
                 rate, wasm with 1 thread, numpy's sgemm; lora: a LoRA layer's forward and backward
                 (K = N = 4096, M = 512, r = 16) next to its base; nn: attention forward and
                 backward (T = 256, 1024, 2048; D = 64, 128), RMSNorm, RoPE, SwiGLU, cross-entropy;
+                model: generation tokens/s on the example model with and without the KV cache;
                 all (default): every suite
   --n N         elements per quant kernel (default ${BENCH_N})
   --threads N   wasm: threads to split heavy kernels over (default: this machine's cores)
@@ -95,7 +100,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   const names = explicit.length ? explicit : ['wasm', 'webgpu', 'cuda'];
   const n = positiveInt('n', values.n, BENCH_N);
   const suite = values.suite ?? 'all';
-  if (!['quant', 'linalg', 'nn', 'lora', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg, nn, lora or all, found ${JSON.stringify(suite)}`);
+  if (!['quant', 'linalg', 'nn', 'lora', 'model', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg, nn, lora, model or all, found ${JSON.stringify(suite)}`);
   const timeMs = values.time === undefined ? undefined : positiveInt('time', values.time, 400);
   const runtimes: Runtime[] = [];
   const skipped: Record<string, string> = {};
@@ -113,6 +118,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   const results: BenchResult[] = [];
   let linalg: LinalgReport | undefined;
   const lora: LoraBenchResult[] = [];
+  const generation: GenerateBenchResult[] = [];
   let nn: Target[] | undefined;
   try {
     for (const rt of runtimes) {
@@ -132,6 +138,20 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
         lora.push(...(await runLoraBench(rt, log, software ? { m: 64 } : {})));
       }
     }
+    if (suite === 'model' || suite === 'all') {
+      const dir = await mkdtemp(join(tmpdir(), 'kvant-bench-model-'));
+      try {
+        await writeExampleModel(join(dir, 'model'));
+        for (const rt of runtimes) {
+          if (rt.name === 'cuda-emu') continue; // an emulator: its timings say nothing
+          const software = rt.name === 'webgpu' && /llvmpipe|swiftshader|lavapipe/i.test(rt.info().description);
+          log(`\n${rt.name} generation:`);
+          generation.push(await runGenerateBench(rt, join(dir, 'model'), log, software ? { newTokens: 16, iterations: 1 } : {}));
+        }
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
   } finally {
     for (const rt of runtimes) rt.dispose();
   }  if (runtimes.length > 1) {
@@ -142,7 +162,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
       if (b) log(`  ${r.name.padEnd(42)} ${r.runtime} vs ${base}: ${(b.medianMs / r.medianMs).toFixed(2)}x`);
     }
   }
-  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results, ...(linalg ? { linalg } : {}), ...(lora.length ? { lora } : {}), ...(nn ? { nn } : {}) };
+  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results, ...(linalg ? { linalg } : {}), ...(lora.length ? { lora } : {}), ...(generation.length ? { generation } : {}), ...(nn ? { nn } : {}) };
   if (values['json-out']) {
     await writeFileAtomic(values['json-out'], `${JSON.stringify(out, null, 1)}\n`, { checkOutput: true, force: true });
     log(`\nwrote ${values['json-out']}`);

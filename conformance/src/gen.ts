@@ -112,9 +112,10 @@ export type Gen =
     }
   /**
    * Position ids as i32 for rows of `t` tokens: each row is packed with documents of the lengths
-   * `docs` (summing to t; default one document), and positions restart at 0 at each.
+   * `docs` (summing to t; default one document), and positions restart at 0 at each. With `last`,
+   * only the last `last` positions of each row (the new tokens of a decode step, nn.attention_decode).
    */
-  | { readonly gen: 'positions'; readonly t: number; readonly docs?: readonly number[] }
+  | { readonly gen: 'positions'; readonly t: number; readonly docs?: readonly number[]; readonly last?: number }
   /** Labels as i32: uniform in [0, v), a fraction `ignored` of them IGNORE_INDEX (1: every label). */
   | { readonly gen: 'labels'; readonly v: number; readonly ignored: number }
   /** A rope cos or sin table [n / (dim/2), dim/2] from ropeInvFreq and ropeTables (transformers' rules). */
@@ -245,8 +246,9 @@ export function generate(g: Gen, n: number, seed: number): AnyTypedArray {
       const docs = g.docs ?? [g.t];
       if (docs.reduce((a, x) => a + x, 0) !== g.t) throw new Error(`positions: documents ${docs.join('+')} do not fill t = ${g.t}`);
       const starts = docs.map((_, i) => docs.slice(0, i).reduce((a, x) => a + x, 0));
+      const last = g.last ?? g.t;
       return Int32Array.from({ length: n }, (_, i) => {
-        const j = i % g.t;
+        const j = g.t - last + (i % last);
         let s = 0;
         for (const st of starts) if (st <= j) s = st;
         return j - s;

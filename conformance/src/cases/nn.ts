@@ -120,6 +120,46 @@ function attention(): Case[] {
   });
 }
 
+function attentionDecode(): Case[] {
+  const shapes: [number, number, number, number, number, number, number, number, number[] | undefined][] = [
+    // b, t_q, t_k, s, h, h_kv, d, window, documents in the t_k tokens of a row
+    [1, 1, 1, 1, 1, 1, 64, 0, undefined],
+    [1, 1, 70, 73, 4, 1, 64, 0, undefined], // one decode step, GQA 4, t_k past one tile, rows past t_k never read
+    [2, 1, 129, 130, 4, 2, 16, 0, undefined],
+    [1, 5, 67, 80, 2, 2, 7, 0, undefined], // odd D, queries 62..66 across a tile boundary
+    [1, 7, 200, 211, 2, 1, 64, 50, undefined], // window shorter than t_k
+    [2, 13, 13, 17, 4, 2, 32, 5, undefined], // a prefill (t_q = t_k) with a window
+    [1, 3, 100, 100, 2, 1, 32, 0, [60, 40]], // packed: the queries see only the second document
+    [1, 9, 130, 131, 1, 1, 64, 17, [125, 5]], // queries straddle a document start, and a window
+    [1, 16, 300, 301, 8, 2, 64, 0, undefined], // above the wasm runtime's 2^22 flops: split over threads
+  ];
+  return shapes.map(([b, t_q, t_k, s, h, h_kv, d, window, docs]) => ({
+    kernel: 'nn.attention_decode',
+    name: `b=${b} t_q=${t_q} t_k=${t_k} s=${s} h=${h} h_kv=${h_kv} d=${d} window=${window}${docs ? ` docs=${docs.join('+')}` : ''}`,
+    params: { b, t_q, t_k, s, h, h_kv, d, window, scale: Math.fround(1 / Math.sqrt(d)) },
+    inputs: { q: RANDN, k_cache: RANDN, v_cache: RANDN, pos: { gen: 'positions', t: t_k, docs, last: t_q } as Gen },
+    seed: next(),
+  }));
+}
+
+function kvAppend(): Case[] {
+  const shapes: [number, number, number, number, number, Gen][] = [
+    // b, t_new, t0, s, w, src
+    [1, 1, 0, 1, 1, RANDN],
+    [2, 5, 7, 13, 21, { gen: 'awkward' }], // NaN payloads, infinities and signed zeros copied as bits
+    [3, 1, 12, 13, 64, RANDN], // the last row of each batch row
+    [1, 17, 0, 17, 129, { gen: 'edge_blocks' }],
+    [2, 3, 4, 9, 7, RANDN],
+  ];
+  return shapes.map(([b, t_new, t0, s, w, src]) => ({
+    kernel: 'nn.kv_append',
+    name: `b=${b} t_new=${t_new} t0=${t0} s=${s} w=${w} src=${src.gen}`,
+    params: { b, t_new, t0, s, w },
+    inputs: { src, cache: RANDN },
+    seed: next(),
+  }));
+}
+
 function swiglu(): Case[] {
   const shapes: [number, number, Gen, string][] = [
     [1, 1, RANDN, ''],
@@ -199,4 +239,4 @@ function argmaxAndSample(): Case[] {
   ];
 }
 
-export const nnCases: Case[] = [...embedding(), ...rmsnorm(), ...rope(), ...attention(), ...swiglu(), ...crossEntropy(), ...argmaxAndSample()];
+export const nnCases: Case[] = [...embedding(), ...rmsnorm(), ...rope(), ...attention(), ...swiglu(), ...crossEntropy(), ...argmaxAndSample(), ...attentionDecode(), ...kvAppend()];

@@ -21,8 +21,11 @@ export interface Command {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+/** What parseCommandArgs returns (named, so the package's .d.ts can state it). */
+export type ParsedCommandArgs<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: boolean; strict: true }>>;
+
 /** parseArgs with strict checking, turning its errors into UsageError naming the command. */
-export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O, allowPositionals = true) {
+export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O, allowPositionals = true): ParsedCommandArgs<O> {
   try {
     return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
   } catch (e) {

@@ -42,6 +42,14 @@ export interface ExampleModelOptions {
   readonly size?: Partial<ExampleModelSize>;
   /** Number of shards to aim for (default 2; 1 writes a single model.safetensors). */
   readonly shards?: number;
+  /** Train the tokenizer's BPE on this text instead of the built-in one. */
+  readonly corpus?: string;
+  /** Large outliers per linear weight (default 4; 0 for a plain N(0, 0.02) init to train from). */
+  readonly outliers?: number;
+  /** Store the weights as f32 instead of BF16. */
+  readonly f32?: boolean;
+  /** Tie lm_head to embed_tokens (default false). */
+  readonly tieWordEmbeddings?: boolean;
 }
 
 export interface ExampleModelSummary {
@@ -106,7 +114,7 @@ function hashName(name: string): number {
 }
 
 /** The example model's config.json object. */
-export function exampleConfig(size: ExampleModelSize, specialIds: { bos: number; eos: number }): Record<string, unknown> {
+export function exampleConfig(size: ExampleModelSize, specialIds: { bos: number; eos: number }, options: { tieWordEmbeddings?: boolean; f32?: boolean } = {}): Record<string, unknown> {
   return {
     architectures: ['LlamaForCausalLM'],
     attention_bias: false,
@@ -128,8 +136,8 @@ export function exampleConfig(size: ExampleModelSize, specialIds: { bos: number;
     rms_norm_eps: 1e-5,
     rope_scaling: null,
     rope_theta: 10000.0,
-    tie_word_embeddings: false,
-    torch_dtype: 'bfloat16',
+    tie_word_embeddings: options.tieWordEmbeddings ?? false,
+    torch_dtype: options.f32 ? 'float32' : 'bfloat16',
     transformers_version: '4.46.0',
     use_cache: true,
     vocab_size: size.vocab_size,
@@ -140,8 +148,9 @@ export function exampleConfig(size: ExampleModelSize, specialIds: { bos: number;
  * The example weights as f32 (before BF16 rounding), in state_dict order: norms are ones, every
  * other tensor N(0, 0.02) with 4 outliers of 10 to 20 standard deviations per linear weight.
  */
-export function exampleWeights(size: ExampleModelSize, seed = 0): { name: string; shape: number[]; values: Float32Array }[] {
-  const config = parseHfConfig(exampleConfig(size, { bos: 0, eos: 0 }) as never, 'example config');
+export function exampleWeights(size: ExampleModelSize, seed = 0, options: { outliers?: number; tieWordEmbeddings?: boolean } = {}): { name: string; shape: number[]; values: Float32Array }[] {
+  const config = parseHfConfig(exampleConfig(size, { bos: 0, eos: 0 }, options) as never, 'example config');
+  const outliers = options.outliers ?? 4;
   return expectedTensors(config).map(({ name, shape, role }) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(n);
@@ -150,7 +159,7 @@ export function exampleWeights(size: ExampleModelSize, seed = 0): { name: string
       const rng = new Xoshiro128((seed ^ hashName(name)) >>> 0);
       for (let i = 0; i < n; i++) values[i] = 0.02 * rng.normal();
       if (role === 'linear') {
-        for (let k = 0; k < 4; k++) {
+        for (let k = 0; k < outliers; k++) {
           const at = rng.nextU32() % n;
           values[at] = (rng.uniform() < 0.5 ? -1 : 1) * 0.02 * (10 + 10 * rng.uniform());
         }
@@ -163,13 +172,14 @@ export function exampleWeights(size: ExampleModelSize, seed = 0): { name: string
 /** Write the example model folder to `outDir` (atomically; refused if it exists unless `force`). */
 export async function generateExampleModel(outDir: string, options: ExampleModelOptions = {}): Promise<ExampleModelSummary> {
   const size = { ...DEFAULT_EXAMPLE_SIZE, ...options.size };
-  const { files: tokenizerFiles, specialIds } = exampleTokenizerFiles(size.vocab_size);
+  const { files: tokenizerFiles, specialIds } = exampleTokenizerFiles(size.vocab_size, options.corpus);
   const bos = specialIds['<|begin_of_text|>'];
   const eos = specialIds['<|im_end|>'];
-  const weights = exampleWeights(size, options.seed ?? 0);
-  const tensors: [string, TensorToWrite][] = weights.map(({ name, shape, values }) => [name, { dtype: 'BF16', shape, data: float32ToBf16(values) }]);
-  const weightBytes = weights.reduce((n, w) => n + 2 * w.values.length, 0);
-  const largest = weights.reduce((n, w) => Math.max(n, 2 * w.values.length), 0);
+  const weights = exampleWeights(size, options.seed ?? 0, options);
+  const bytesPer = options.f32 ? 4 : 2;
+  const tensors: [string, TensorToWrite][] = weights.map(({ name, shape, values }) => [name, options.f32 ? { dtype: 'F32', shape, data: values } : { dtype: 'BF16', shape, data: float32ToBf16(values) }]);
+  const weightBytes = weights.reduce((n, w) => n + bytesPer * w.values.length, 0);
+  const largest = weights.reduce((n, w) => Math.max(n, bytesPer * w.values.length), 0);
   const shards = options.shards ?? 2;
   // Greedy filling overshoots a little; leave room for one more tensor per shard.
   const maxShardBytes = shards <= 1 ? weightBytes : Math.max(largest, Math.ceil(weightBytes / shards) + largest);
@@ -179,13 +189,13 @@ export async function generateExampleModel(outDir: string, options: ExampleModel
     async (dir) => {
       const written = await writeSafetensorsSharded(dir, tensors, { maxShardBytes, metadata: { format: 'pt' } });
       const json: Record<string, unknown> = {
-        'config.json': exampleConfig(size, { bos, eos }),
+        'config.json': exampleConfig(size, { bos, eos }, options),
         'generation_config.json': { _from_model_config: true, bos_token_id: bos, eos_token_id: eos, pad_token_id: specialIds['<|end_of_text|>'], transformers_version: '4.46.0' },
         ...tokenizerFiles,
       };
       for (const [file, value] of Object.entries(json)) await writeFile(join(dir, file), `${JSON.stringify(value, null, 2)}\n`);
       const files = [...Object.keys(json), ...written.files, ...(written.indexFile ? [written.indexFile] : [])].sort();
-      return { dir: outDir, files, parameters: weightBytes / 2, tensors: weights.length, weightBytes };
+      return { dir: outDir, files, parameters: weightBytes / bytesPer, tensors: weights.length, weightBytes };
     },
     { force: options.force },
   );

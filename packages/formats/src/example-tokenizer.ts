@@ -142,13 +142,13 @@ export function decodeByteLevelBpe(bpe: ByteLevelBpe, ids: readonly number[]): s
   return new TextDecoder().decode(new Uint8Array(bytes));
 }
 
-/** The files of the example tokenizer: `tokenizer.json`, `tokenizer_config.json`, `special_tokens_map.json`. */
-export function exampleTokenizerFiles(vocabSize: number): {
+/** The files of the example tokenizer (BPE trained on `corpus`, by default a built-in text): `tokenizer.json`, `tokenizer_config.json`, `special_tokens_map.json`. */
+export function exampleTokenizerFiles(vocabSize: number, corpus: string = CORPUS): {
   files: Record<string, unknown>;
   bpe: ByteLevelBpe;
   specialIds: Record<(typeof EXAMPLE_SPECIAL_TOKENS)[number], number>;
 } {
-  const bpe = trainByteLevelBpe(CORPUS, vocabSize - EXAMPLE_SPECIAL_TOKENS.length);
+  const bpe = trainByteLevelBpe(corpus, vocabSize - EXAMPLE_SPECIAL_TOKENS.length);
   const first = bpe.vocab.size;
   const specialIds = Object.fromEntries(EXAMPLE_SPECIAL_TOKENS.map((t, i) => [t, first + i])) as Record<(typeof EXAMPLE_SPECIAL_TOKENS)[number], number>;
   const added = EXAMPLE_SPECIAL_TOKENS.map((content) => ({

@@ -10,6 +10,7 @@ export * from './errors';
 export * from './example-model';
 export * from './example-tokenizer';
 export * from './fs-errors';
+export * from './gguf';
 export * from './hf';
 export * from './output-safety';
 export * from './regular-file';

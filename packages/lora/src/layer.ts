@@ -90,8 +90,8 @@ export class LoraLinear {
   biasTrainable: boolean;
   private biasGradTensor: Tensor | undefined;
   private ones: Tensor | undefined;
-  /** 64-bit call counter of dropout draws (a fresh mask for every training forward). */
-  private dropoutCalls = 0;
+  /** 64-bit call counter of dropout draws (a fresh mask for every training forward); a trainer saves and restores it to resume exactly. */
+  dropoutCalls = 0;
 
   constructor(
     readonly base: BaseWeight,

@@ -133,6 +133,15 @@ export interface SaveAdapterOptions {
 
 /** PEFT's save_pretrained for one adapter: `dir` gets adapter_config.json and adapter_model.safetensors, atomically. */
 export async function saveAdapter(model: LoraModel, dir: string, options: SaveAdapterOptions = {}): Promise<void> {
+  await writeDirAtomic(dir, (tmp) => writeAdapterFiles(model, tmp, options), { force: options.force, inputs: options.inputs });
+}
+
+/**
+ * The two files of saveAdapter, written into an existing folder (each file atomically): for a
+ * folder that holds more than the adapter, such as a trainer checkpoint built under its own
+ * temporary name.
+ */
+export async function writeAdapterFiles(model: LoraModel, dir: string, options: Pick<SaveAdapterOptions, 'adapterName'> = {}): Promise<void> {
   const name = options.adapterName ?? model.activeAdapter;
   const c = model.config(name);
   const tensors: [string, TensorToWrite][] = [];
@@ -142,15 +151,8 @@ export async function saveAdapter(model: LoraModel, dir: string, options: SaveAd
     const size = e.shape.reduce((a, b) => a * b, 1);
     tensors.push([e.key, { dtype: 'F32', shape: e.shape, data: new Float32Array(bytes.buffer, bytes.byteOffset, size).slice() }]);
   }
-  const json = adapterConfigJson(c, model.baseModel.nameOrPath ?? null);
-  await writeDirAtomic(
-    dir,
-    async (tmp) => {
-      await writeFileAtomic(join(tmp, ADAPTER_CONFIG_NAME), json);
-      await writeSafetensors(join(tmp, ADAPTER_WEIGHTS_NAME), tensors, { metadata: { format: 'pt' } });
-    },
-    { force: options.force, inputs: options.inputs },
-  );
+  await writeFileAtomic(join(dir, ADAPTER_CONFIG_NAME), adapterConfigJson(c, model.baseModel.nameOrPath ?? null));
+  await writeSafetensors(join(dir, ADAPTER_WEIGHTS_NAME), tensors, { metadata: { format: 'pt' } });
 }
 
 function tensorOf(model: LoraModel, name: string, e: ExpectedTensor) {

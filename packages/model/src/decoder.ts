@@ -43,6 +43,7 @@ import {
   type WeightLoadReport,
 } from './decoder-weights';
 import { type RopeProvider, RopeTables } from './rope-tables';
+import { decodeForward, KvCache } from './kv-cache';
 
 /** A batch of B rows of T tokens, row-major (element b·T + t). */
 export interface Batch {
@@ -415,6 +416,24 @@ export class Decoder {
       { a, b, c },
       { m, n, k, trans_a: o.transA ? 1 : 0, trans_b: o.transB ? 1 : 0, batch: 1, stride_a: 0, stride_b: 0, stride_c: 0, alpha: o.alpha ?? 1, beta: o.beta ?? 0 },
     );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Generation with a KV cache (kv-cache.ts): inference only, independent of forward's buffers
+  // -------------------------------------------------------------------------------------------
+
+  /** A KV cache for one row of up to `capacity` tokens (2·L·KV·4 bytes per token). */
+  createKvCache(capacity: number): KvCache {
+    return new KvCache(this.runtime, this.config, capacity);
+  }
+
+  /**
+   * Inference forward of the next tokens of one row with a KV cache (a prompt's prefill, then one
+   * token per step): appends their keys and values and returns the last token's logits [1, V] (the
+   * cache's tensor, overwritten by the next call). The same bits as `forward`'s last row.
+   */
+  forwardCached(cache: KvCache, inputIds: ArrayLike<number>): Promise<Tensor> {
+    return decodeForward({ model: this, rope: this.ropeTables, selectors: this.selectors }, cache, inputIds);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -3,14 +3,16 @@
  * transformers' warpers apply them), from a seeded host generator of uniforms, stopping at an EOS id,
  * a stop string or max_new_tokens, with each new piece of text streamed to a callback.
  *
- * There is no KV cache yet: every step runs the full forward over the whole sequence so far (correct,
- * O(T²) per token). A cache needs attention whose queries are a suffix of the keys (nn.attention has
- * q and k of the same T); docs/model.md proposes that decode kernel.
+ * With the KV cache (the default, kv-cache.ts) the prompt is run once (prefill) and every later
+ * step runs one token against the cached keys and values (nn.attention_decode); `cache: false`
+ * runs the full forward over the whole sequence at every step instead (O(T²) per token). Both
+ * give the same logits bit for bit on a runtime, so the same tokens (tested).
  */
 import { ConfigError, type Tensor } from '@kvant/abi';
 import { Xoshiro128 } from '@kvant/formats';
 import { Selectors, takeColumns } from './columns';
 import type { Decoder } from './decoder';
+import type { KvCache } from './kv-cache';
 
 export interface GenerateOptions {
   /** Default 32. */
@@ -33,6 +35,8 @@ export interface GenerateOptions {
   readonly onText?: (piece: string) => void;
   /** Called with each new token id. */
   readonly onToken?: (id: number) => void;
+  /** Keep keys and values in a KV cache (default true); false re-runs the full forward every step. */
+  readonly cache?: boolean;
 }
 
 export interface GenerateResult {
@@ -69,17 +73,26 @@ export async function generate(model: Decoder, promptIds: readonly number[], opt
   let emitted = '';
   let finishReason: GenerateResult['finishReason'] = 'length';
   let text: string | undefined;
+  let cache: KvCache | undefined;
   try {
     for (let step = 0; step < maxNew; step++) {
       const t = ids.length;
-      const { logits } = await model.forward({ b: 1, t, inputIds: ids });
-      // row (V) = logits[t - 1] (the last position's logits, a column block of the [1, t·V] view)
-      takeColumns(rt, sel, logits as Tensor, row, 1, t * V, (t - 1) * V, V);
-      if (temperature === 0) rt.dispatch('nn.argmax', { x: row, ids: id }, { n: 1, v: V });
+      let last: Tensor;
+      if (options.cache ?? true) {
+        // The prompt once (prefill), then only the newest token; the last generated token is never fed.
+        cache ??= model.createKvCache(promptIds.length + maxNew - 1);
+        last = await model.forwardCached(cache, step === 0 ? ids : ids.slice(cache.length));
+      } else {
+        const { logits } = await model.forward({ b: 1, t, inputIds: ids });
+        // row (V) = logits[t - 1] (the last position's logits, a column block of the [1, t·V] view)
+        takeColumns(rt, sel, logits as Tensor, row, 1, t * V, (t - 1) * V, V);
+        last = row;
+      }
+      if (temperature === 0) rt.dispatch('nn.argmax', { x: last, ids: id }, { n: 1, v: V });
       else {
         // u in [0, 1) with 24 bits, exact in f32 (a 32-bit u / 2^32 can round up to 1.0)
         rt.write(uniform, new Float32Array([(rng.nextU32() >>> 8) / 2 ** 24]));
-        rt.dispatch('nn.sample', { logits: row, uniforms: uniform, ids: id, work }, { n: 1, v: V, top_k: topK, top_p: Math.fround(topP), inv_temperature: Math.fround(1 / temperature) });
+        rt.dispatch('nn.sample', { logits: last, uniforms: uniform, ids: id, work }, { n: 1, v: V, top_k: topK, top_p: Math.fround(topP), inv_temperature: Math.fround(1 / temperature) });
       }
       const next = new Int32Array((await rt.read(id)).buffer.slice(0, 4))[0];
       if (next < 0) throw new ConfigError('generate', 'finite logits', `an invalid row at step ${step} (NaN or +Inf logits)`);
@@ -111,6 +124,7 @@ export async function generate(model: Decoder, promptIds: readonly number[], opt
   } finally {
     for (const t of [row, id, uniform, work]) rt.free(t);
     sel.free();
+    cache?.free();
   }
 }
 

@@ -24,3 +24,8 @@ export * from './decoder-config';
 export * from './decoder-weights';
 export { type RopeProvider, RopeTables } from './rope-tables';
 export * from './generate';
+export { DECODER_CACHE_KERNELS, KvCache, kvCacheBytes } from './kv-cache';
+export * from './save-model';
+export * from './merge-model';
+export * from './gguf-export';
+export * from './ollama-modelfile';

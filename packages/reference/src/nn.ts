@@ -164,9 +164,13 @@ function ropeRotate(p: Params, a: NnArrays, f: (x: number) => number, src: strin
 
 /** The first key query i of row bb attends (the spec's lo: document start, then the window). */
 export function attentionLo(p: Params, pos: Int32Array, bb: number, i: number): number {
-  const P = pos[bb * p.t + i];
+  return maskLo(pos[bb * p.t + i], i, p.window);
+}
+
+/** The spec's lo of token i with position id P: the document start i - P, then the window (nn.attention and nn.attention_decode). */
+export function maskLo(P: number, i: number, window: number): number {
   let lo = i - Math.min(Math.max(P, 0), i);
-  if (p.window > 0) lo = Math.max(lo, i - p.window + 1);
+  if (window > 0) lo = Math.max(lo, i - window + 1);
   return lo;
 }
 
@@ -195,43 +199,72 @@ function score(q: Floats, k: Floats, qo: number, ko: number, d: number, scale: n
   return f(dot * scale);
 }
 
+/**
+ * One query row's online softmax (the spec's key tiles of 64 from key 0, over [lo, i]): writes
+ * f(acc / l) to o[oo..oo+d) and returns the final m and l. `kj(j)` is the offset of key/value j.
+ */
+function attendRow(q: Floats, qo: number, k: Floats, v: Floats, kj: (j: number) => number, lo: number, i: number, o: Floats, oo: number, p: Params, A: Arith, acc: Float64Array): { m: number; l: number } {
+  const { f } = A;
+  const { d } = p;
+  const scale = f(p.scale);
+  let m = Number.NEGATIVE_INFINITY;
+  let l = 0;
+  acc.fill(0);
+  for (let kt = Math.floor(lo / ATTENTION_KEY_TILE); kt * ATTENTION_KEY_TILE <= i; kt++) {
+    const j0 = Math.max(lo, kt * ATTENTION_KEY_TILE);
+    const j1 = Math.min(i + 1, (kt + 1) * ATTENTION_KEY_TILE);
+    const s: number[] = [];
+    for (let j = j0; j < j1; j++) s.push(score(q, k, qo, kj(j), d, scale, f));
+    const mn = Math.max(m, ...s);
+    const alpha = m === Number.NEGATIVE_INFINITY ? 0 : A.exp(f(m - mn));
+    const pj = s.map((x) => A.exp(f(x - mn)));
+    let ps = 0;
+    for (const x of pj) ps = f(ps + x);
+    l = f(f(l * alpha) + ps);
+    for (let dd = 0; dd < d; dd++) {
+      let pv = 0;
+      for (let j = j0; j < j1; j++) pv = f(pv + f(pj[j - j0] * v[kj(j) + dd]));
+      acc[dd] = f(f(acc[dd] * alpha) + pv);
+    }
+    m = mn;
+  }
+  for (let dd = 0; dd < d; dd++) o[oo + dd] = f(acc[dd] / l);
+  return { m, l };
+}
+
 const attention: NnKernel = (p, a, A) => {
   const { f } = A;
   const [q, k, v, o, lse] = ['q', 'k', 'v', 'o', 'lse'].map((n) => fl(a, n));
   const pos = ints(a, 'pos');
-  const { b, t, h, d } = p;
-  const scale = f(p.scale);
+  const { b, t, h } = p;
   const ix = attentionIndex(p);
-  const acc = new Float64Array(d);
+  const acc = new Float64Array(p.d);
   for (let bb = 0; bb < b; bb++) {
     for (let hh = 0; hh < h; hh++) {
       const g = Math.floor(hh / ix.group);
       for (let i = 0; i < t; i++) {
-        const lo = attentionLo(p, pos, bb, i);
         const qo = ix.qi(bb, i, hh);
-        let m = Number.NEGATIVE_INFINITY;
-        let l = 0;
-        acc.fill(0);
-        for (let kt = Math.floor(lo / ATTENTION_KEY_TILE); kt * ATTENTION_KEY_TILE <= i; kt++) {
-          const j0 = Math.max(lo, kt * ATTENTION_KEY_TILE);
-          const j1 = Math.min(i + 1, (kt + 1) * ATTENTION_KEY_TILE);
-          const s: number[] = [];
-          for (let j = j0; j < j1; j++) s.push(score(q, k, qo, ix.kj(bb, j, g), d, scale, f));
-          const mn = Math.max(m, ...s);
-          const alpha = m === Number.NEGATIVE_INFINITY ? 0 : A.exp(f(m - mn));
-          const pj = s.map((x) => A.exp(f(x - mn)));
-          let ps = 0;
-          for (const x of pj) ps = f(ps + x);
-          l = f(f(l * alpha) + ps);
-          for (let dd = 0; dd < d; dd++) {
-            let pv = 0;
-            for (let j = j0; j < j1; j++) pv = f(pv + f(pj[j - j0] * v[ix.kj(bb, j, g) + dd]));
-            acc[dd] = f(f(acc[dd] * alpha) + pv);
-          }
-          m = mn;
-        }
-        for (let dd = 0; dd < d; dd++) o[qo + dd] = f(acc[dd] / l);
+        const { m, l } = attendRow(q, qo, k, v, (j) => ix.kj(bb, j, g), attentionLo(p, pos, bb, i), i, o, qo, p, A, acc);
         lse[ix.li(bb, hh, i)] = f(m + A.log(l));
+      }
+    }
+  }
+};
+
+/** nn.attention_decode: query iq of row bb is token i = t_k - t_q + iq, against cache rows [lo, i]. */
+const attentionDecode: NnKernel = (p, a, A) => {
+  const [q, k, v, o] = ['q', 'k_cache', 'v_cache', 'o'].map((n) => fl(a, n));
+  const pos = ints(a, 'pos');
+  const { b, t_q, t_k, s, h, h_kv, d } = p;
+  const group = h / h_kv;
+  const acc = new Float64Array(d);
+  for (let bb = 0; bb < b; bb++) {
+    for (let hh = 0; hh < h; hh++) {
+      const g = Math.floor(hh / group);
+      for (let iq = 0; iq < t_q; iq++) {
+        const i = t_k - t_q + iq;
+        const qo = ((bb * t_q + iq) * h + hh) * d;
+        attendRow(q, qo, k, v, (j) => ((bb * s + j) * h_kv + g) * d, maskLo(pos[bb * t_q + iq], i, p.window), i, o, qo, p, A, acc);
       }
     }
   }
@@ -462,6 +495,7 @@ export const nnArrayKernels: Readonly<Record<string, NnKernel>> = {
   'nn.rope_backward': (p, a, A) => ropeRotate(p, a, A.f, 'dy', 'dx', false),
   'nn.attention': attention,
   'nn.attention_backward': attentionBackward,
+  'nn.attention_decode': attentionDecode,
   'nn.swiglu': swiglu,
   'nn.swiglu_backward': swigluBackward,
   'nn.cross_entropy': crossEntropy,
@@ -489,6 +523,15 @@ const wrap = (id: string) => ({ run: (p: Params, b: Buffers) => runNn(id, p, b) 
 
 export const nnKernels: ReferenceKernels = {
   ...Object.fromEntries(Object.keys(nnArrayKernels).map((id) => [id, wrap(id)])),
+  // A bit copy of rows into the cache, as words (NaN payloads kept).
+  'nn.kv_append': {
+    run: (p, b) => {
+      const src = u32View(b.src);
+      const cache = u32View(b.cache);
+      const { w } = p;
+      for (let bb = 0; bb < p.b; bb++) cache.set(src.subarray(bb * p.t_new * w, (bb + 1) * p.t_new * w), (bb * p.s + p.t0) * w);
+    },
+  },
   // A bit copy: words, so NaN payloads survive (a Float32Array round trip through f64 may not keep them).
   'nn.embedding': {
     run: (p, b) => {

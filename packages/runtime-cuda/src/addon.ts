@@ -4,9 +4,9 @@
  * loads the first one unless asked, and a missing or unloadable addon becomes a reason string,
  * never a crash.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** What deviceInfo() reports. */
@@ -49,9 +49,28 @@ export interface AddonError extends Error {
   kernel?: string;
 }
 
-/** Folder holding the built addons: KVANT_CUDA_ADDON_DIR, else this package's build/. */
+const here = dirname(fileURLToPath(import.meta.url));
+/** Where an installed package carries its prebuilt addons: dist/prebuilds/<platform>-<arch>/ (scripts/pack/build.ts puts them there). */
+const prebuildsDir = join(here, 'prebuilds');
+
+/**
+ * Folder holding the built addons: KVANT_CUDA_ADDON_DIR; else this package's build/ (cmake-js
+ * builds there: the workspace, or a build from source); else, in an installed package, the prebuilt
+ * addons for this platform.
+ */
 export function addonDir(): string {
-  return process.env.KVANT_CUDA_ADDON_DIR ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'build');
+  if (process.env.KVANT_CUDA_ADDON_DIR) return process.env.KVANT_CUDA_ADDON_DIR;
+  const build = join(here, '..', 'build');
+  if (existsSync(build) || !existsSync(prebuildsDir)) return build;
+  return join(prebuildsDir, `${process.platform}-${process.arch}`);
+}
+
+/** Why an installed package has no addon here, or undefined when the addons come from a build folder. */
+function prebuiltMissing(dir: string, file: string): string | undefined {
+  if (dirname(dir) !== prebuildsDir) return undefined;
+  const platforms = readdirSync(prebuildsDir).join(', ') || 'none';
+  if (!existsSync(dir)) return `not available on ${process.platform}-${process.arch}: @kvant/runtime-cuda carries prebuilt addons for ${platforms} only`;
+  return `not available: @kvant/runtime-cuda was packed without ${basename(file)} for ${process.platform}-${process.arch}`;
 }
 
 export function addonFile(emulated: boolean): string {
@@ -75,9 +94,14 @@ export function loadAddon(emulated: boolean): Addon | string {
   let result: Addon | string;
   if (!existsSync(file)) {
     const skipped = skippedReason(emulated);
-    result = skipped
-      ? `the addon is not built: the build skipped ${file} because ${skipped}; install the CUDA toolkit (nvcc) and run \`pnpm --filter @kvant/runtime-cuda build\``
-      : `the addon is not built: ${file} is missing; run \`pnpm --filter @kvant/runtime-cuda build\`${emulated ? '' : ' (it needs nvcc at build time)'}`;
+    const prebuilt = prebuiltMissing(addonDir(), file);
+    if (prebuilt) {
+      result = `${prebuilt}${skipped ? ` (the machine that packed it could not build it: ${skipped})` : ''}`;
+    } else {
+      result = skipped
+        ? `the addon is not built: the build skipped ${file} because ${skipped}; install the CUDA toolkit (nvcc) and run \`pnpm --filter @kvant/runtime-cuda build\``
+        : `the addon is not built: ${file} is missing; run \`pnpm --filter @kvant/runtime-cuda build\`${emulated ? '' : ' (it needs nvcc at build time)'}`;
+    }
   } else {
     try {
       result = createRequire(import.meta.url)(file) as Addon;

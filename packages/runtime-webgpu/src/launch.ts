@@ -124,6 +124,7 @@ export const LAUNCH: Readonly<Record<string, Launch>> = {
   // One invocation per block of 256 (kernels-wgsl/optim/adamw8bit_step.wgsl): no barrier in the block max.
   'optim.adamw8bit_step': { workgroupSize: 64, workgroups: (p, wg) => ceilDiv(ceilDiv(p.n, 256), wg) },
   'nn.embedding': perElement((p) => p.n * p.c),
+  'nn.kv_append': perElement((p) => p.b * p.t_new * p.w),
   'nn.rope': perElement((p) => (p.n * p.h * p.d) / 2),
   'nn.rope_backward': perElement((p) => (p.n * p.h * p.d) / 2),
   'nn.swiglu': perElement((p) => p.n * p.inter),
@@ -141,6 +142,8 @@ export const LAUNCH: Readonly<Record<string, Launch>> = {
   'nn.attention': { workgroupSize: 64, workgroups: (p) => p.b * p.h * ceilDiv(p.t, attentionRows(p.d)) },
   // Pass 0: delta, one invocation per query row; pass 1: dq workgroups per (b, head, query tile),
   // then dk/dv workgroups per (b, kv head, key tile) (kernels-wgsl/nn/attention_backward.wgsl).
+  // One workgroup per query row: a decode step has one query per head (kernels-wgsl/nn/attention_decode.wgsl).
+  'nn.attention_decode': { workgroupSize: 64, workgroups: (p) => p.b * p.h * p.t_q },
   'nn.attention_backward': {
     workgroupSize: 64,
     passes: () => 2,

@@ -396,6 +396,97 @@ export const attentionBackward = defineKernel({
 });
 
 // ---------------------------------------------------------------------------------------------
+// nn.attention_decode, nn.kv_append (generation with a KV cache)
+// ---------------------------------------------------------------------------------------------
+
+export const attentionDecode = defineKernel({
+  id: 'nn.attention_decode',
+  summary: 'nn.attention for the last t_q of t_k tokens against a KV cache [B, S, Hkv, D] whose first t_k rows are valid: the same mask and the same online softmax over key tiles of 64, so a decode step gives the bits of the full forward\'s rows.',
+  math: [
+    'Layouts: q, o [B, Tq, H, D]; k_cache, v_cache [B, S, Hkv, D] (rows j < t_k valid, the rest never read); pos [B, Tq].',
+    'Query iq of row bb is token i = t_k - t_q + iq of that row; query head hh reads kv head g = hh / (h / h_kv).',
+    'Keys of query iq (nn.attention\'s mask at token i): P = pos[bb*t_q + iq], lo = i - min(max(P, 0), i); if window > 0:',
+    '  lo = max(lo, i - window + 1); the query attends keys j in [lo, i] (never empty).',
+    'Scores: s_ij = f(dot_ij * scale), dot_ij = +0.0, then dot = f(dot + f(q_iq[dd] * k_j[dd])) for dd = 0..d-1 in order.',
+    'Online softmax exactly as nn.attention (key tiles K = [64·kt, 64·kt + 64) from key 0, in increasing kt, over',
+    '  J = K ∩ [lo, i]): mn = max(m, max_J s); alpha = m == -Inf ? +0.0 : f(exp(f(m - mn))); p_j = f(exp(f(s_ij - mn)));',
+    '  l = f(f(l * alpha) + (sum_J p_j in order)); acc[dd] = f(f(acc[dd] * alpha) + (sum_J f(p_j * v_j[dd]) in order)); m = mn.',
+    'Then o_iq[dd] = f(acc[dd] / l). No lse (decoding has no backward).',
+    'So with t_q = t_k = T, S = T and the cache holding nn.attention\'s k and v, o equals nn.attention\'s o bit for bit on a',
+    'runtime that uses the same exp in both (every runtime here does).',
+    'Inputs are finite in the valid rows (results unspecified otherwise).',
+  ].join('\n'),
+  params: [
+    u32('b', 'batch B'),
+    u32('t_q', 'new queries per row Tq (the last Tq of the t_k tokens)'),
+    u32('t_k', 'valid cache rows (tokens so far, the new ones included)'),
+    u32('s', 'cache capacity S (rows per batch row of k_cache and v_cache)'),
+    u32('h', 'query heads H'),
+    u32('h_kv', 'key/value heads Hkv (H % Hkv == 0)'),
+    u32('d', 'head dim D'),
+    u32('window', 'sliding window: 0 = none; else token i sees keys j > i - window'),
+    f32('scale', 'score scale, 1/sqrt(D) computed by the caller in f64 and rounded to f32'),
+  ],
+  derived: {},
+  preconditions: [
+    requires.positive('b'),
+    requires.positive('t_q'),
+    { param: 't_k', requirement: 't_q <= t_k <= s', check: (p) => p.t_k >= p.t_q && p.t_k <= p.s },
+    requires.positive('h'),
+    requires.positive('h_kv'),
+    { param: 'h_kv', requirement: 'h_kv divides h', check: (p) => p.h % p.h_kv === 0 },
+    requires.inRange('d', 1, ATTENTION_MAX_D),
+    { param: 'scale', requirement: 'scale is finite and > 0', check: (p) => Number.isFinite(p.scale) && p.scale > 0 },
+    fits('s', 'k_cache (b*s*h_kv*d)', (p) => p.b * p.s * p.h_kv * p.d),
+    fits('t_q', 'q (b*t_q*h*d)', (p) => p.b * p.t_q * p.h * p.d),
+  ],
+  bindings: [
+    { name: 'q', dtype: 'f32', shape: ['b', 't_q', 'h', 'd'], access: 'read', doc: 'queries of the new tokens [B, Tq, H, D] (after rope)' },
+    { name: 'k_cache', dtype: 'f32', shape: ['b', 's', 'h_kv', 'd'], access: 'read', doc: 'keys [B, S, Hkv, D] (after rope), rows < t_k valid' },
+    { name: 'v_cache', dtype: 'f32', shape: ['b', 's', 'h_kv', 'd'], access: 'read', doc: 'values [B, S, Hkv, D], rows < t_k valid' },
+    { name: 'pos', dtype: 'i32', shape: ['b', 't_q'], access: 'read', doc: 'position ids of the new tokens (0 starts a document)' },
+    { name: 'o', dtype: 'f32', shape: ['b', 't_q', 'h', 'd'], access: 'write', doc: 'attention output [B, Tq, H, D]' },
+  ],
+  // nn.attention's bound (the same sums over at most t_k keys, exp the only difference between runtimes).
+  tolerance: { o: ATTENTION_TOLERANCE },
+  cost: (p): Cost => {
+    // Query iq sees at most t_k - t_q + iq + 1 keys; each a D-long dot for QKᵀ and for PV.
+    const keys = p.t_q * (p.t_k - p.t_q) + (p.t_q * (p.t_q + 1)) / 2;
+    return { flops: 4 * p.b * p.h * keys * p.d, bytes: 4 * p.b * (2 * p.t_q * p.h * p.d + 2 * p.t_k * p.h_kv * p.d + p.t_q) };
+  },
+});
+
+export const kvAppend = defineKernel({
+  id: 'nn.kv_append',
+  summary: 'Append t_new rows of w words to a per-batch-row cache at row t0: the strided copy that writes new keys or values into a KV cache.',
+  math: [
+    'cache[(bb*s + t0 + i)*w + c] = src[(bb*t_new + i)*w + c] for bb < b, i < t_new, c < w, as bits (NaN payloads kept);',
+    'every other element of cache is left as it was. For a KV cache w = Hkv·D and src is the new k or v [B, Tnew, Hkv, D].',
+  ].join('\n'),
+  params: [
+    u32('b', 'batch B'),
+    u32('t_new', 'rows appended per batch row'),
+    u32('t0', 'first row written (rows already in the cache)'),
+    u32('s', 'cache capacity S (rows per batch row)'),
+    u32('w', 'words per row (Hkv·D for keys and values)'),
+  ],
+  derived: {},
+  preconditions: [
+    requires.positive('b'),
+    requires.positive('t_new'),
+    requires.positive('w'),
+    { param: 't0', requirement: 't0 + t_new <= s', check: (p) => p.t0 + p.t_new <= p.s },
+    fits('s', 'cache (b*s*w)', (p) => p.b * p.s * p.w),
+  ],
+  bindings: [
+    { name: 'src', dtype: 'f32', shape: ['b', 't_new', 'w'], access: 'read', doc: 'the new rows [B, Tnew, W]' },
+    { name: 'cache', dtype: 'f32', shape: ['b', 's', 'w'], access: 'readwrite', doc: 'the cache [B, S, W]; rows t0 .. t0 + t_new - 1 written' },
+  ],
+  tolerance: { cache: exact },
+  cost: (p) => ({ flops: 0, bytes: 8 * p.b * p.t_new * p.w }),
+});
+
+// ---------------------------------------------------------------------------------------------
 // nn.swiglu, nn.swiglu_backward
 // ---------------------------------------------------------------------------------------------
 
@@ -603,6 +694,8 @@ export const NN_KERNELS = [
   ropeBackward,
   attention,
   attentionBackward,
+  attentionDecode,
+  kvAppend,
   swiglu,
   swigluBackward,
   crossEntropy,
