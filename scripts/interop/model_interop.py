@@ -12,6 +12,8 @@ Reads one JSON request on stdin, writes one JSON answer on stdout. Steps, each o
             runs forward + backward on the forward step's batch, returns the loss, the logits and the
             gradients of every lora_A / lora_B by PEFT's saved key.
   generate: {"input_ids": [...], "max_new_tokens": 8} greedy (do_sample=False), with the adapter if any.
+  peft_load: {"adapter_dir": ...} PeftModel.from_pretrained on the loaded model (an adapter kvant
+             wrote), then the forward step's batch: returns peft_logits (flat).
 
 Used only by tests (packages/model/src/*.test.ts); prints nothing else on stdout.
 """
@@ -101,6 +103,15 @@ def main():
         answer["lora_loss"] = out.loss.item()
         answer["lora_logits"] = out.logits.detach().reshape(-1).tolist()
         answer["lora_grads"] = grads
+        model = pm
+    if "peft_load" in req:
+        import peft
+
+        model = model or load(req["load"])
+        pm = peft.PeftModel.from_pretrained(model, req["peft_load"]["adapter_dir"]).eval()
+        with torch.no_grad():
+            out = run_forward(pm, req["forward"])
+        answer["peft_logits"] = out.logits.reshape(-1).tolist()
         model = pm
     if "generate" in req:
         g = req["generate"]

@@ -19,7 +19,8 @@ import { publishablePackages, ROOT, type WorkspacePackage } from './workspace';
 
 /** `./x` → `./x.js` or `./x/index.js`, by what exists next to the importing source file. */
 export function runtimeSpecifier(fromFile: string, specifier: string): string {
-  if (!specifier.startsWith('./') && !specifier.startsWith('../')) return specifier;
+  // Relative: `./x`, `../x`, and the `.` / `..` that TypeScript writes for an inferred type (`import("..").KernelSpec`).
+  if (!/^\.\.?(\/|$)/.test(specifier)) return specifier;
   if (/\.(m?js|cjs|json|node|wasm)$/.test(specifier)) return specifier;
   const base = resolve(dirname(fromFile), specifier);
   if (/\.m?ts$/.test(specifier) && !specifier.endsWith('.d.ts')) return specifier.replace(/ts$/, 'js');
@@ -107,7 +108,7 @@ function checkEmitted(outDir: string): string[] {
       if (statSync(p).isDirectory()) walk(p);
       else if (/\.(js|d\.ts)$/.test(name)) {
         const text = readFileSync(p, 'utf8');
-        for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"](\.\.?\/[^'"]*)['"]/gm)) {
+        for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"](\.\.?(?:\/[^'"]*)?)['"]/gm)) {
           if (!/\.(m?js|cjs|json|node|wasm)$/.test(m[1])) bad.push(`${relative(ROOT, p)}: import '${m[1]}' has no extension`);
         }
       }

@@ -113,6 +113,9 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs | 'help'
     const raw = values[o.flag];
     if (typeof raw === 'string') input[o.key] = flagValue(o, raw);
   }
+  for (const key of ['model', 'data', 'output_dir']) {
+    if (input[key] === undefined) throw new UsageError(`kvant train --${trainOption(key)!.flag}`, `--${trainOption(key)!.flag} (or "${key}" in --config)`, 'none');
+  }
   return resolveTrainArgs(input as TrainArgsInput);
 }
 

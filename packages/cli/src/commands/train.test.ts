@@ -1,0 +1,86 @@
+/**
+ * `kvant train` as a user runs it: --help documents every option with its default, a YAML or JSON
+ * --config is read with flags overriding it, --json logs one line per event, usage errors exit 2,
+ * refused inputs (malformed data, another run in --output-dir, a bad config key) exit 1 with one line
+ * naming the file and what was wrong.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TRAIN_OPTIONS } from '@kvant/trainer';
+import { afterAll, describe, expect, it } from 'vitest';
+import { kvantInProcess as kvant } from '../hostile/tree';
+import { parseTrainArgs } from './train';
+
+const root = join(import.meta.dirname, '..', '..', '..', '..');
+const model = join(root, 'models', 'tiny');
+const data = join(root, 'data', 'tiny-facts', 'train.jsonl');
+const dir = mkdtempSync(join(tmpdir(), 'kvant-train-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const common = ['--model', model, '--data', data, '--runtime', 'wasm', '--max-steps', '2', '--per-device-train-batch-size', '4', '--logging-steps', '1', '--no-gradient-checkpointing'];
+
+describe('kvant train', () => {
+  it('--help documents every flag with its default', async () => {
+    const { code, out } = await kvant(['train', '--help']);
+    expect(code).toBe(0);
+    for (const o of TRAIN_OPTIONS) {
+      const line = out.split('\n').find((l) => l.startsWith(`  --${o.flag} `) || l.startsWith(`  --[no-]${o.flag} `));
+      expect(line, o.flag).toBeDefined();
+      expect(line).toMatch(/\(default: [^)]+\)/);
+    }
+    expect(out).toContain('--config FILE');
+  });
+
+  it('reads a YAML config, and flags override it', async () => {
+    const cfg = join(dir, 'run.yaml');
+    writeFileSync(cfg, 'lora_r: 4\nlearning_rate: 0.001\ntarget_modules: q_proj,v_proj\nmodel: /nowhere\n');
+    const a = await parseTrainArgs(['--config', cfg, '--model', model, '--data', data, '--output-dir', join(dir, 'x'), '--lora-r', '8']);
+    if (a === 'help') throw new Error('help');
+    expect(a.lora_r).toBe(8);
+    expect(a.learning_rate).toBe(0.001);
+    expect(a.target_modules).toEqual(['q_proj', 'v_proj']);
+    expect(a.model).toBe(model);
+    expect(a.quant_type).toBe('nf4');
+    expect(a.gradient_checkpointing).toBe(true);
+    const b = await parseTrainArgs(['--model', model, '--data', data, '--output-dir', 'o', '--full', '--target-modules', '.*proj$']);
+    if (b === 'help') throw new Error('help');
+    expect([b.quant_type, b.learning_rate, b.target_modules]).toEqual(['none', 2e-5, '.*proj$']);
+  });
+
+  it('--json: one JSON line per logging step, then the end with the files written', async () => {
+    const out = join(dir, 'json');
+    const r = await kvant(['train', ...common, '--output-dir', out, '--json']);
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.filter((l) => l.event === 'log').map((l) => l.step)).toEqual([1, 2]);
+    for (const l of lines.filter((x) => x.event === 'log')) expect(Number.isFinite(l.loss) && Number.isFinite(l.learning_rate)).toBe(true);
+    const end = lines[lines.length - 1];
+    expect(end.event).toBe('end');
+    expect(end.status).toBe('completed');
+    expect(end.files).toContain(join(out, 'adapter_model.safetensors'));
+    expect(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')).r).toBe(16);
+  });
+
+  it('usage errors exit 2; refused inputs exit 1 naming what was wrong', async () => {
+    expect((await kvant(['train', '--model', model])).code).toBe(2); // missing --data
+    expect((await kvant(['train', ...common, '--output-dir', join(dir, 'u'), '--lora-r', 'many'])).code).toBe(2);
+    expect((await kvant(['train', ...common, '--output-dir', join(dir, 'u'), '--bogus'])).code).toBe(2);
+    const bad = join(dir, 'bad.jsonl');
+    writeFileSync(bad, '{"text": "fine"}\n{"text": oops}\n');
+    const r = await kvant(['train', ...common, '--data', bad, '--output-dir', join(dir, 'b')]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.jsonl:2: expected one JSON object/);
+    const taken = join(dir, 'taken');
+    mkdirSync(taken);
+    writeFileSync(join(taken, 'keep.txt'), 'x');
+    const t = await kvant(['train', ...common, '--output-dir', taken]);
+    expect(t.code).toBe(1);
+    expect(t.err).toMatch(/--overwrite-output-dir/);
+    expect(readFileSync(join(taken, 'keep.txt'), 'utf8')).toBe('x');
+    const cfg = join(dir, 'bad.json');
+    writeFileSync(cfg, '{"lora_rank": 4}');
+    const c = await kvant(['train', ...common, '--output-dir', join(dir, 'c'), '--config', cfg]);
+    expect(c.code).toBe(1);
+    expect(c.err).toMatch(/lora_rank/);
+  });
+});
