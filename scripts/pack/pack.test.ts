@@ -5,6 +5,7 @@
  * - `npm install @kvant/quant` alone brings neither Dawn (`webgpu`) nor node-addon-api nor the CUDA addon;
  * - @kvant/quant quantizes and dequantizes a tensor on the wasm runtime, with the bytes the workspace's sources compute;
  * - the installed `kvant` bin prints its version and quantizes the example model, byte for byte as the sources do;
+ * - a TypeScript project typechecks against the installed `.d.ts` files (nodenext, no skipLibCheck);
  * - a page importing @kvant/quant, @kvant/runtime-webgpu (and @kvant/runtimes) bundles with esbuild, no
  *   configuration, and runs in headless Chromium on SwiftShader's WebGPU adapter.
  * Needs the npm registry for third-party dependencies, and /usr/bin/chromium (scripts/setup-system.sh).
@@ -102,11 +103,53 @@ describe('the packages as a user installs them', () => {
     expect({ codes: result.codes, values: result.values }).toEqual(await fromSources());
   }, 180_000);
 
-  describe('a project that installs the kvant command', () => {
-    const dir = join(work, 'cli-user');
+  describe('a project that installs every package', () => {
+    const dir = join(work, 'full-user');
     beforeAll(async () => {
-      await npmProject(dir, tarballs, ['@kvant/cli', '@kvant/formats', '@kvant/quant', '@kvant/runtime-webgpu', '@kvant/runtimes']);
+      await npmProject(
+        dir,
+        tarballs,
+        tarballs.map((t) => t.name),
+      );
     }, 240_000);
+
+    it("typechecks against the packages' .d.ts files under TypeScript's strictest resolution (nodenext, no skipLibCheck)", async () => {
+      const names = tarballs.map((t) => t.name);
+      // One value from each package, so every package's declarations (and what they import) are read.
+      const imports: Record<string, string> = {
+        '@kvant/abi': 'KERNELS',
+        '@kvant/cli': 'main',
+        '@kvant/conformance': 'runConformance',
+        '@kvant/formats': 'decodeSafetensors',
+        '@kvant/lora': 'LoraLinear',
+        '@kvant/model': 'Decoder',
+        '@kvant/optim': 'AdamW',
+        '@kvant/quant': 'quantize',
+        '@kvant/reference': 'createReferenceRuntime',
+        '@kvant/runtime-cuda': 'createCudaRuntime',
+        '@kvant/runtime-wasm': 'createWasmRuntime',
+        '@kvant/runtime-webgpu': 'createWebGpuRuntime',
+        '@kvant/runtimes': 'createRuntime',
+        '@kvant/trainer': 'Trainer',
+      };
+      expect(Object.keys(imports).sort()).toEqual([...names].sort());
+      writeFileSync(
+        join(dir, 'types.mts'),
+        [
+          ...Object.entries(imports).map(([pkg, name]) => `import { ${name} } from '${pkg}';`),
+          "import { dequantize } from '@kvant/quant';",
+          'const rt = await createWasmRuntime();',
+          "const q = await quantize(rt, new Float32Array(64), [64], { quantType: 'nf4', blocksize: 64 });",
+          'const back: Float32Array = await dequantize(rt, q);',
+          'const device: GPUDevice | undefined = undefined; // the WebGPU types come with @kvant/runtime-webgpu',
+          `export const used = [back, device, ${Object.values(imports).join(', ')}];`,
+        ].join('\n'),
+      );
+      const config = { compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')] }, files: ['types.mts'] };
+      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify(config, null, 2));
+      // The user's compiler (the workspace's TypeScript), over the installed packages only.
+      await plainNode(dir, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', '.']);
+    }, 120_000);
 
     it('runs `kvant --version` and `kvant quantize` on the example model from the installed bin, as the sources do', async () => {
       const cli = tarballs.find((t) => t.name === '@kvant/cli')!;
