@@ -2,7 +2,8 @@
  * kvant's temporary outputs: every output is built under a hidden sibling name
  * `.<name>.tmp-<pid>-<8 hex>` (and an output being replaced is parked as `.<name>.old-<pid>-<8 hex>`),
  * so the final rename is atomic. This module
- * - removes those temporaries when the process gets SIGINT, SIGTERM or SIGHUP, then dies of the signal;
+ * - removes those temporaries when the process gets SIGINT, SIGTERM or SIGHUP, then dies of the signal
+ *   (unless the program handles that signal itself: then its writes are left to finish);
  * - removes stale ones at the next run: only names of that pattern, owned by this user, whose process
  *   is gone (and, for folders, that carry kvant's marker file from this host). An `.old-` folder whose
  *   output is missing (killed between the two renames of a replacement) is renamed back instead.
@@ -32,6 +33,10 @@ const live = new Set<string>();
 const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 function onSignal(signal: NodeJS.Signals): void {
+  // Another listener handles this signal (kvant train's Ctrl-C finishes its step and its writes, then
+  // exits): leave the writes in progress alone. Temporaries left by a later death are removed by the
+  // next run (removeStaleTemporaries).
+  if (process.listenerCount(signal) > 1) return;
   for (const p of live) rmSync(p, { recursive: true, force: true });
   live.clear();
   for (const s of SIGNALS) process.removeListener(s, onSignal);

@@ -4,7 +4,7 @@
  * refused inputs (malformed data, another run in --output-dir, a bad config key) exit 1 with one line
  * naming the file and what was wrong.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TRAIN_OPTIONS } from '@kvant/trainer';
@@ -77,6 +77,27 @@ describe('kvant train', () => {
     expect(t.code).toBe(1);
     expect(t.err).toMatch(/--overwrite-output-dir/);
     expect(readFileSync(join(taken, 'keep.txt'), 'utf8')).toBe('x');
+    // A model folder without a chat template, for conversational data; and an unknown architecture.
+    const noTemplate = join(dir, 'no-template');
+    cpSync(model, noTemplate, { recursive: true });
+    const tc = JSON.parse(readFileSync(join(noTemplate, 'tokenizer_config.json'), 'utf8'));
+    delete tc.chat_template;
+    writeFileSync(join(noTemplate, 'tokenizer_config.json'), JSON.stringify(tc));
+    const nt = await kvant(['train', ...common, '--model', noTemplate, '--output-dir', join(dir, 'nt')]);
+    expect(nt.code).toBe(1);
+    expect(nt.err).toMatch(/chat template/i);
+    const gpt2 = join(dir, 'gpt2');
+    cpSync(model, gpt2, { recursive: true });
+    const config = JSON.parse(readFileSync(join(gpt2, 'config.json'), 'utf8'));
+    writeFileSync(join(gpt2, 'config.json'), JSON.stringify({ ...config, model_type: 'gpt2', architectures: ['GPT2LMHeadModel'] }));
+    const g = await kvant(['train', ...common, '--model', gpt2, '--output-dir', join(dir, 'g')]);
+    expect(g.code).toBe(1);
+    expect(g.err).toMatch(/model_type.*gpt2|gpt2.*model_type/);
+    const empty = join(dir, 'empty.jsonl');
+    writeFileSync(empty, '');
+    const e = await kvant(['train', ...common, '--data', empty, '--output-dir', join(dir, 'e')]);
+    expect(e.code).toBe(1);
+    expect(e.err).toMatch(/empty\.jsonl/);
     const cfg = join(dir, 'bad.json');
     writeFileSync(cfg, '{"lora_rank": 4}');
     const c = await kvant(['train', ...common, '--output-dir', join(dir, 'c'), '--config', cfg]);

@@ -180,10 +180,14 @@ export const trainCommand: Command = {
     let bar: cliProgress.SingleBar | undefined;
     let barRunning = false;
     let trainer: Trainer | undefined;
-    let interrupts = 0;
+    let firstInterrupt = 0;
     const onSigint = () => {
-      interrupts++;
-      if (interrupts > 1) process.exit(130);
+      // A terminal's Ctrl-C reaches pnpm, tsx and node at once and tsx relays it: a repeat within a
+      // second is the same keypress. A later one quits at once.
+      const now = Date.now();
+      if (firstInterrupt && now - firstInterrupt > 1000) process.exit(130);
+      if (firstInterrupt) return;
+      firstInterrupt = now;
       say('\nkvant train: Ctrl-C, stopping after this step with a checkpoint (Ctrl-C again to quit now)');
       trainer?.stop();
     };
@@ -231,6 +235,15 @@ export const trainCommand: Command = {
             ],
             ['l', 'r'],
           ),
+        );
+      }
+      for (const [name, d] of [['train', trainer.data.train], ['eval', trainer.data.eval]] as const) {
+        if (!d) continue;
+        const st = d.stats;
+        say(
+          `${name} data: ${st.records} ${st.format} record(s) -> ${st.rows} row(s), ${st.tokens} tokens (${st.lossTokens} carry loss); ` +
+            `truncated to ${st.config.maxLength ?? 'no limit'}: ${st.truncated} (${st.truncatedTokens} tokens cut); skipped without a loss token: ${st.droppedNoLoss}` +
+            (st.droppedNoLoss ? ` (lines ${st.droppedNoLossLines.join(', ')}${st.droppedNoLoss > st.droppedNoLossLines.length ? ', …' : ''})` : ''),
         );
       }
       say(`${p.trainRows} training rows${p.evalRows ? `, ${p.evalRows} eval rows` : ''}; ${p.stepsPerEpoch} steps per epoch; ${p.totalSteps} steps; warmup ${p.warmupSteps}`);
