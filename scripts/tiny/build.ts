@@ -12,11 +12,14 @@ import { generateExampleModel } from '@kvant/formats';
 import { chatRecords, corpus, factsWorld, questions } from './facts';
 
 const root = join(import.meta.dirname, '..', '..');
-const work = join(root, '.cache', 'tiny-build');
-const modelOut = join(root, 'models', 'tiny');
-const dataOut = join(root, 'data', 'tiny-facts');
 const args = process.argv.slice(2);
-const epochs = Number(args[args.indexOf('--epochs') + 1] ?? 20) || 20;
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const epochs = Number(flag('--epochs') ?? 30);
+// --out DIR writes DIR/models/tiny and DIR/data/tiny-facts instead (to compare a rebuild with the shipped files).
+const outRoot = flag('--out') ?? root;
+const work = join(outRoot, '.cache', 'tiny-build');
+const modelOut = join(outRoot, 'models', 'tiny');
+const dataOut = join(outRoot, 'data', 'tiny-facts');
 
 export const TINY_SIZE = { hidden_size: 128, intermediate_size: 352, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 768 };
 
@@ -34,7 +37,7 @@ const code = await main([
   'train', '--full', '--model', join(work, 'init'), '--data', join(work, 'corpus.jsonl'), '--output-dir', join(work, 'pretrained'),
   '--packing', '--max-length', '128', '--per-device-train-batch-size', '8', '--learning-rate', '2e-3', '--lr-scheduler-type', 'cosine',
   '--warmup-ratio', '0.03', '--weight-decay', '0.01', '--num-train-epochs', String(epochs), '--no-gradient-checkpointing', '--logging-steps', '20',
-  '--save-steps', '100000', '--seed', '0', '--adam-beta2', '0.99',
+  '--save-steps', '100000', '--seed', '0', '--adam-beta2', '0.99', '--runtime', 'wasm',
 ]);
 if (code !== 0) process.exit(code);
 

@@ -290,6 +290,11 @@ export class Decoder {
     const rt = this.runtime;
     const c = this.config;
     const training = options.training ?? false;
+    const saved = this.lora && !this.lora.disabled ? this.lora.modulesToSave.get(this.lora.activeAdapter) : undefined;
+    if (saved && saved.size > 0) {
+      // The copies would have to replace the base tensors in forward and get gradients in backward.
+      throw new ConfigError('Decoder.forward: modules_to_save', 'an adapter without modules_to_save copies (the decoder does not run them yet; kvant merge and export-gguf do use them)', [...saved.keys()].join(', '));
+    }
     const { b, t } = batch;
     const m = b * t;
     const host = this.hostInputs(batch);
