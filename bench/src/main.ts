@@ -16,10 +16,12 @@ import { type LinalgReport, runLinalgBenches, type Target } from './linalg-repor
 import { runNnBenches } from './nn-report';
 import { type LoraBenchResult, runLoraBench } from './lora-bench';
 import { type GenerateBenchResult, runGenerateBench, writeExampleModel } from './generate-bench';
+import { type ModelBenchReport, runModelBench } from './model-bench';
+import { runTrainBench, type TrainBenchReport } from './train-bench';
 import { type BenchResult, runBenches } from './run-benches';
 import { BENCH_N, quantBenches } from './suites';
 
-const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|model|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
+const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|model|train|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
   --runtime R   runtimes to compare (default: wasm, plus webgpu and cuda where they start);
                 the first one is the baseline of the ratios
   --suite S     quant: the quant kernels against copy bandwidth; linalg: matmul (1024³ and
@@ -27,7 +29,11 @@ const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|
                 rate, wasm with 1 thread, numpy's sgemm; lora: a LoRA layer's forward and backward
                 (K = N = 4096, M = 512, r = 16) next to its base; nn: attention forward and
                 backward (T = 256, 1024, 2048; D = 64, 128), RMSNorm, RoPE, SwiGLU, cross-entropy;
-                model: generation tokens/s on the example model with and without the KV cache;
+                model: generation tokens/s on the example model with and without the KV cache, and
+                forward / forward+backward tokens/s with LoRA r=16 (tiny and ~100M models, dense and
+                NF4 base, with and without checkpointing) next to torch + PEFT on the CPU;
+                train: training-step tokens/s and memory (tiny and ~100M, dense and NF4, AdamW and
+                AdamW8bit; each configuration in its own process for its peak RSS) next to torch;
                 all (default): every suite
   --n N         elements per quant kernel (default ${BENCH_N})
   --threads N   wasm: threads to split heavy kernels over (default: this machine's cores)
@@ -100,7 +106,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   const names = explicit.length ? explicit : ['wasm', 'webgpu', 'cuda'];
   const n = positiveInt('n', values.n, BENCH_N);
   const suite = values.suite ?? 'all';
-  if (!['quant', 'linalg', 'nn', 'lora', 'model', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg, nn, lora, model or all, found ${JSON.stringify(suite)}`);
+  if (!['quant', 'linalg', 'nn', 'lora', 'model', 'train', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg, nn, lora, model, train or all, found ${JSON.stringify(suite)}`);
   const timeMs = values.time === undefined ? undefined : positiveInt('time', values.time, 400);
   const runtimes: Runtime[] = [];
   const skipped: Record<string, string> = {};
@@ -119,6 +125,8 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   let linalg: LinalgReport | undefined;
   const lora: LoraBenchResult[] = [];
   const generation: GenerateBenchResult[] = [];
+  let modelBench: ModelBenchReport | undefined;
+  let train: TrainBenchReport | undefined;
   let nn: Target[] | undefined;
   try {
     for (const rt of runtimes) {
@@ -151,6 +159,12 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+      log('\nforward and forward+backward with LoRA:');
+      modelBench = await runModelBench(runtimes, log);
+    }
+    if (suite === 'train' || suite === 'all') {
+      log('\ntraining steps:');
+      train = await runTrainBench(runtimes, log);
     }
   } finally {
     for (const rt of runtimes) rt.dispose();
@@ -162,7 +176,7 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
       if (b) log(`  ${r.name.padEnd(42)} ${r.runtime} vs ${base}: ${(b.medianMs / r.medianMs).toFixed(2)}x`);
     }
   }
-  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results, ...(linalg ? { linalg } : {}), ...(lora.length ? { lora } : {}), ...(generation.length ? { generation } : {}), ...(nn ? { nn } : {}) };
+  const out = { machine, runtimes: runtimes.map((r) => r.info()), skipped, elements: n, results, ...(linalg ? { linalg } : {}), ...(lora.length ? { lora } : {}), ...(generation.length ? { generation } : {}), ...(modelBench ? { modelBench } : {}), ...(train ? { train } : {}), ...(nn ? { nn } : {}) };
   if (values['json-out']) {
     await writeFileAtomic(values['json-out'], `${JSON.stringify(out, null, 1)}\n`, { checkOutput: true, force: true });
     log(`\nwrote ${values['json-out']}`);

@@ -13,6 +13,8 @@ import {
   viewAs,
   type AnyTypedArray,
   DYNAMIC_MAP_SIGNED, DYNAMIC_MAP_UNSIGNED, FP4_CODE, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS,
+  f32ToBf16Bits,
+  f32ToF16Bits,
 } from '@kvant/abi';
 
 /** The exact midpoints between sorted FP4 magnitudes (x 12: 0.03125, 1.03125, 2.5, 3.5, 5, 7, 10). */
@@ -95,6 +97,13 @@ export type Gen =
   | { readonly gen: 'ints'; readonly lo: number; readonly hi: number }
   /** Random 32-bit words. */
   | { readonly gen: 'words' }
+  /**
+   * 16-bit floats, two per u32 word (element e in bits 16*(e%2)..): randn times `std` rounded to
+   * bf16 or f16 (nearest even), with about 6% specials when `specials` is set (+-0, subnormals,
+   * the largest finite, +-inf, quiet and signalling NaNs with payloads). With `all`, element e is
+   * the half e mod 65536: every bit pattern in turn. n counts words.
+   */
+  | { readonly gen: 'halves'; readonly format: 'bf16' | 'f16'; readonly std?: number; readonly specials?: boolean; readonly all?: boolean }
   /** A fixed code table. */
   | { readonly gen: 'table'; readonly table: 'nf4' | 'fp4' | 'dynamic_signed' | 'dynamic_unsigned' }
   /**
@@ -120,6 +129,12 @@ export type Gen =
   | { readonly gen: 'labels'; readonly v: number; readonly ignored: number }
   /** A rope cos or sin table [n / (dim/2), dim/2] from ropeInvFreq and ropeTables (transformers' rules). */
   | { readonly gen: 'rope_table'; readonly part: 'cos' | 'sin'; readonly dim: number; readonly base: number; readonly scaling?: RopeScaling };
+
+/** Special 16-bit patterns: +-0, smallest and largest subnormals, smallest normal, largest finite, +-inf, NaNs (quiet, signalling, payloads). */
+const HALF_SPECIALS = {
+  bf16: [0x0000, 0x8000, 0x0001, 0x8001, 0x007f, 0x0040, 0x0080, 0x7f7f, 0xff7f, 0x7f80, 0xff80, 0x7fc0, 0xffc0, 0x7f81, 0x7fa5],
+  f16: [0x0000, 0x8000, 0x0001, 0x8001, 0x03ff, 0x83ff, 0x0200, 0x0400, 0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0xfe00, 0x7c01, 0x7d5a],
+} as const;
 
 const TABLES = { nf4: NF4_CODE, fp4: FP4_CODE, dynamic_signed: DYNAMIC_MAP_SIGNED, dynamic_unsigned: DYNAMIC_MAP_UNSIGNED };
 
@@ -235,6 +250,18 @@ export function generate(g: Gen, n: number, seed: number): AnyTypedArray {
       return Int32Array.from({ length: n }, () => g.lo + Math.floor(r() * (g.hi - g.lo + 1)));
     case 'words':
       return Uint32Array.from({ length: n }, () => Math.floor(r() * 2 ** 32));
+    case 'halves': {
+      const halves = new Uint16Array(2 * n);
+      if (g.all) {
+        for (let e = 0; e < halves.length; e++) halves[e] = e & 0xffff;
+      } else {
+        const x = randn(halves.length, seed, g.std ?? 1);
+        const specials = HALF_SPECIALS[g.format];
+        const round = g.format === 'bf16' ? f32ToBf16Bits : f32ToF16Bits;
+        for (let e = 0; e < halves.length; e++) halves[e] = g.specials && r() < 0.06 ? specials[Math.floor(r() * specials.length)] : round(x[e]);
+      }
+      return new Uint32Array(halves.buffer);
+    }
     case 'table': {
       const t = TABLES[g.table];
       if (n > t.length) throw new Error(`table ${g.table} has ${t.length} values, ${n} requested`);

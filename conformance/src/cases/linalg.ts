@@ -269,4 +269,65 @@ function peak(): Case[] {
   ].map(([threads, iters, x, y]) => ({ kernel: 'linalg.peak_flops', name: `threads=${threads} iters=${iters} x=${x} y=${y}`, params: { threads, iters, x, y }, inputs: {}, seed: next() }));
 }
 
-export const linalgCases: Case[] = [...matmul(), ...matmul4bit(), ...reductions(), ...elementwise(), ...dropout(), ...peak()];
+interface HalfShape {
+  m: number;
+  n: number;
+  k: number;
+  trans: number;
+  format: 'bf16' | 'f16';
+  beta?: number;
+  label?: string;
+  x?: Gen;
+  w?: Gen;
+}
+
+/** Seeds of their own (from 9000), so adding these cases moves no other case's inputs. */
+let seed16 = 9000;
+
+function matmul16bitCase(s: HalfShape): Case {
+  const beta = s.beta ?? 0;
+  return {
+    kernel: 'linalg.matmul_16bit',
+    name: `${s.label ? `${s.label} ` : ''}${s.format} m=${s.m} n=${s.n} k=${s.k} trans=${s.trans} beta=${beta}`,
+    params: { m: s.m, n: s.n, k: s.k, trans: s.trans, beta, format: s.format === 'bf16' ? 0 : 1 },
+    inputs: { x: s.x ?? RANDN, w: s.w ?? { gen: 'halves', format: s.format }, y: beta === 0 ? NAN : RANDN },
+    seed: seed16++,
+  };
+}
+
+/**
+ * linalg.matmul_16bit in both formats: 1, primes, odd n*k (the last word half used), sums longer
+ * than a wasm k-chunk (512) in both directions, the layer's forward and input gradient, a gemv,
+ * and weights with subnormals, inf and NaN (f16 subnormals must widen exactly; inf times a zero
+ * activation is NaN) or large enough for f16 to overflow to inf.
+ */
+function matmul16bit(): Case[] {
+  const shapes: Omit<HalfShape, 'format'>[] = [
+    { m: 1, n: 1, k: 1, trans: 0 },
+    { m: 1, n: 1, k: 1, trans: 1, beta: 1 },
+    { m: 7, n: 13, k: 61, trans: 0 },
+    { m: 7, n: 13, k: 61, trans: 1 },
+    { m: 5, n: 127, k: 129, trans: 0, beta: 0.5 },
+    { m: 3, n: 257, k: 65, trans: 1, beta: -2 },
+    { label: 'long k', m: 3, n: 5, k: 1031, trans: 0 },
+    { label: 'long n', m: 2, n: 1031, k: 7, trans: 1, beta: 0.25 },
+    { label: 'linear fwd', m: 64, n: 96, k: 256, trans: 0 },
+    { label: 'linear dx', m: 64, n: 96, k: 256, trans: 1, beta: 1 },
+    { label: 'gemv', m: 1, n: 1000, k: 128, trans: 0 },
+    { label: 'specials W', m: 5, n: 31, k: 37, trans: 0, w: undefined },
+    { label: 'specials W', m: 6, n: 37, k: 31, trans: 1, beta: -1, w: undefined },
+    { label: 'awkward x', m: 5, n: 9, k: 33, trans: 0, x: { gen: 'awkward' } },
+    { label: 'zero rows', m: 4, n: 9, k: 64, trans: 0, x: { gen: 'zero_blocks', blocksize: 64, every: 2 } },
+  ];
+  return (['bf16', 'f16'] as const).flatMap((format) =>
+    shapes.map((s) =>
+      matmul16bitCase({
+        ...s,
+        format,
+        w: s.label === 'specials W' ? { gen: 'halves', format, specials: true } : { gen: 'halves', format, std: format === 'f16' && s.label === 'gemv' ? 3e4 : 1 },
+      }),
+    ),
+  );
+}
+
+export const linalgCases: Case[] = [...matmul(), ...matmul4bit(), ...reductions(), ...elementwise(), ...dropout(), ...peak(), ...matmul16bit()];

@@ -171,6 +171,20 @@ function linear(): Case[] {
   return out;
 }
 
+/** quant.dequantize_16bit: every bf16 and f16 bit pattern, odd and prime n (a half-used last word), specials. */
+function dequant16(): Case[] {
+  let s16 = 9500; // seeds of their own: no other case's inputs move
+  return (['bf16', 'f16'] as const).flatMap((format) => {
+    const f = format === 'bf16' ? 0 : 1;
+    const all: Gen = { gen: 'halves', format, all: true };
+    return [
+      { kernel: 'quant.dequantize_16bit', name: `${format} every pattern n=65536`, params: { n: 65536, format: f }, inputs: { w: all }, seed: s16++ },
+      ...[1, 2, 3, 1031, 65537].map((n) => ({ kernel: 'quant.dequantize_16bit', name: `${format} randn n=${n}`, params: { n, format: f }, inputs: { w: { gen: 'halves', format } as Gen }, seed: s16++ })),
+      { kernel: 'quant.dequantize_16bit', name: `${format} specials n=4099`, params: { n: 4099, format: f }, inputs: { w: { gen: 'halves', format, specials: true } }, seed: s16++ },
+    ];
+  });
+}
+
 export const quantCases: Case[] = [
   ...linear(),
   ...fourBitQuantize('quant.nf4_quantize'),
@@ -179,4 +193,5 @@ export const quantCases: Case[] = [
   ...dequant4('fp4'),
   ...dequant4dq(),
   ...blockwise8(),
+  ...dequant16(),
 ];

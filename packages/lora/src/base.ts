@@ -1,17 +1,13 @@
 /**
  * The frozen base weight W [N, K] that a LoRA layer adapts, behind one interface: a dense f32
- * weight (DenseBase) or a 4-bit NF4/FP4 one, optionally double-quantized (FourBitBase). LoraLinear,
- * DoRA and merging are written once against `BaseWeight`; a new storage (bf16, 8-bit) is one more
- * implementation of it.
- *
- * bf16/f16 base storage is not implemented: it needs a kernel that converts or multiplies bf16
- * words, which the ABI does not have yet. Convert such weights to f32 (or quantize them to 4-bit)
- * when loading.
+ * weight (DenseBase), a dense bf16/f16 one (Dense16Base, through linalg.matmul_16bit) or a 4-bit
+ * NF4/FP4 one, optionally double-quantized (FourBitBase). LoraLinear, DoRA and merging are written
+ * once against `BaseWeight`; a new storage (8-bit) is one more implementation of it.
  */
 import type { Runtime, Tensor } from '@kvant/abi';
 
 /** How the base weight is stored. */
-export type BaseStorage = 'f32' | 'nf4' | 'fp4';
+export type BaseStorage = 'f32' | 'bf16' | 'f16' | 'nf4' | 'fp4';
 
 /** What merging into a base changed: for a 4-bit base, how far the stored weight is from W + ΔW. */
 export interface AssignReport {
@@ -39,14 +35,15 @@ export interface BaseWeight {
   forward(x: Tensor, y: Tensor, m: number, beta?: number): void;
   /** dx[M, K] = dy[M, N]·W + beta·dx (the input gradient; W itself never gets a gradient). */
   inputGrad(dy: Tensor, dx: Tensor, m: number, beta?: number): void;
-  /** out[N, K] = W as f32 (4-bit: dequantized, bit-identical to what forward multiplies by). */
+  /** out[N, K] = W as f32 (4-bit: dequantized, 16-bit: widened; bit-identical to what forward multiplies by). */
   dequantizeInto(out: Tensor): void;
   /**
-   * Replace W by `dense` [N, K] (a dense base copies it; a 4-bit base quantizes it again in its own
-   * format, blocksize and double quantization) and say how far the stored weight is from it.
+   * Replace W by `dense` [N, K] (an f32 base copies it; a 16-bit base rounds it to bf16/f16; a 4-bit
+   * base quantizes it again in its own format, blocksize and double quantization) and say how far
+   * the stored weight is from it.
    */
   assign(dense: Tensor): Promise<AssignReport>;
-  /** One line for reports: `f32 [N, K]` or `nf4 [N, K] blocksize 64, double quant`. */
+  /** One line for reports: `f32 [N, K]`, `bf16 [N, K]` or `nf4 [N, K] blocksize 64, double quant`. */
   describe(): string;
   /** Release the runtime storage. */
   free(): void;

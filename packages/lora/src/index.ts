@@ -1,5 +1,5 @@
 /**
- * @kvant/lora — LoRA and DoRA over a frozen dense or 4-bit base, with PEFT's semantics (config names
+ * @kvant/lora — LoRA and DoRA over a frozen dense (f32, bf16, f16) or 4-bit base, with PEFT's semantics (config names
  * and defaults, init, scaling, merging, several adapters) and PEFT's adapter folders. Written against
  * @kvant/abi's Runtime: every computation is a kernel dispatch, so it runs on any runtime.
  */
@@ -7,6 +7,7 @@ export * from './adapter';
 export * from './base';
 export * from './config';
 export * from './dense-base';
+export * from './dense16-base';
 export * from './dora';
 export * from './errors';
 export * from './four-bit-base';

@@ -166,6 +166,52 @@ for (const { name, make } of runtimes) {
       layer.free();
     });
 
+    for (const kind of BASES) {
+      it(`forwardInto and backward({ dx }) give forward's and backward's bits, allocating nothing in steady state (${kind})`, async () => {
+        const { base } = await makeBase(rt, kind, 14);
+        const bias = put(rt, [N], data(N, 15));
+        const layer = new LoraLinear(base, { bias, biasTrainable: true });
+        await layer.addAdapter('default', { r: R, loraAlpha: 6, init: false, seed: 16 });
+        const x = put(rt, [M, K], data(M * K, 17));
+        const dy = put(rt, [M, N], data(M * N, 18));
+        // The allocating API: a new y and a new dx, the latter then added to a given one (as the decoder did).
+        const f0 = await layer.forward(x, { training: true });
+        const { dx: dx0 } = await layer.backward(f0.saved, dy);
+        const prior = data(M * K, 19);
+        const sum = put(rt, [M, K], prior);
+        rt.dispatch('linalg.axpy', { x: dx0!, y: sum }, { n: M * K, alpha: 1 });
+        const [yWant, dxWant, sumWant] = [await get(f0.y), await get(dx0!), await get(sum)];
+        const y = rt.alloc('f32', [M, N]);
+        const dx = rt.alloc('f32', [M, K]);
+        const into = put(rt, [M, K], prior);
+        // Warm the workspace, then count allocations over a second forward + backward.
+        await layer.backward(await layer.forwardInto(x, y, { training: true }), dy, { dx });
+        const alloc = rt.alloc.bind(rt);
+        let allocations = 0;
+        rt.alloc = (...args: Parameters<Runtime['alloc']>) => {
+          allocations++;
+          return alloc(...args);
+        };
+        try {
+          const saved = await layer.forwardInto(x, y, { training: true });
+          const { dx: got } = await layer.backward(saved, dy, { dx });
+          expect(got).toBe(dx);
+          expect(allocations).toBe(0);
+        } finally {
+          rt.alloc = alloc;
+        }
+        expect(sameBits(await get(y), yWant)).toBe(true);
+        expect(sameBits(await get(dx), dxWant)).toBe(true);
+        await layer.backward(await layer.forwardInto(x, y, { training: true }), dy, { dx: into, dxBeta: 1 });
+        expect(sameBits(await get(into), sumWant)).toBe(true);
+        // A wrong output tensor is refused before anything runs.
+        await expect(layer.forwardInto(x, rt.alloc('f32', [M, N + 1]))).rejects.toThrow(/forward output/);
+        await expect(layer.forwardInto(x, x)).rejects.toThrow(/forward output/);
+        layer.free();
+        rt.free(bias);
+      });
+    }
+
     it('runs the base alone when disabled, and evaluation ignores dropout', async () => {
       const { base } = await makeBase(rt, 'f32');
       const layer = new LoraLinear(base);

@@ -13,12 +13,18 @@
  *   dx = dy·W + dropoutᵀ(gu·A)
  * The dropout mask is not stored: backward runs linalg.dropout again with the forward's seed and
  * call counter (Philox gives the same mask), on x to rebuild x̃ and on the gradient.
+ *
+ * Allocation: `forwardInto` writes the caller's y and `backward({ dx })` the caller's dx; the
+ * small per-call tensors (u and gu, [M, R]) come from a workspace the layer keeps and reuses, so a
+ * forward + backward without dropout allocates nothing in steady state. (With dropout, x̃ and the
+ * gradient through the mask, [M, K] each, are still allocated per call: keeping them per layer
+ * would hold several activations' worth of memory in every adapted module.)
  */
 import { TensorError, type Tensor, upload } from '@kvant/abi';
 import { type AdapterOptions, LoraAdapter } from './adapter';
 import type { BaseWeight } from './base';
 import { doraBackward, doraForward, type DoraSaved, doraWeight, freeDoraSaved } from './dora';
-import { addBias, axpy, columnSums, dropout, matmul, rowsOf } from './ops';
+import { addBias, axpy, columnSums, dropout, matmul, rowsOf, scale } from './ops';
 
 /** What one adapter's branch kept from the forward. */
 interface BranchSaved {
@@ -38,6 +44,9 @@ export interface SavedForward {
   readonly branches: readonly BranchSaved[];
 }
 
+/** At most this many spare workspace tensors per layer (a bound for callers that vary M). */
+const WORKSPACE_SPARES = 8;
+
 export interface ForwardResult {
   /** y [..., N], a new tensor the caller frees. */
   readonly y: Tensor;
@@ -49,6 +58,13 @@ export interface BackwardOptions {
   readonly accumulate?: boolean;
   /** Compute dx (default true; false for a first layer whose input needs no gradient). */
   readonly inputGradient?: boolean;
+  /** Write the input gradient into this f32 tensor ([M, K] elements) instead of a new one. */
+  readonly dx?: Tensor;
+  /**
+   * With `dx`: 0 (default) overwrites it; 1 adds the input gradient to what it holds, as
+   * linalg.axpy(1, fresh dx, dx) would (the same bits as computing a new dx and adding it).
+   */
+  readonly dxBeta?: 0 | 1;
 }
 
 /** Given weights of an adapter: host arrays or tensors on the layer's runtime. */
@@ -92,6 +108,10 @@ export class LoraLinear {
   private ones: Tensor | undefined;
   /** 64-bit call counter of dropout draws (a fresh mask for every training forward); a trainer saves and restores it to resume exactly. */
   dropoutCalls = 0;
+  /** Spare [M, R] tensors (u, gu) by shape, reused instead of allocating per call. */
+  private readonly spares = new Map<string, Tensor[]>();
+  private spareCount = 0;
+  private freed = false;
 
   constructor(
     readonly base: BaseWeight,
@@ -209,6 +229,29 @@ export class LoraLinear {
     return this.ones;
   }
 
+  /** An f32 tensor of `shape` from the workspace (or a new one). Its contents are undefined. */
+  private take(shape: readonly number[]): Tensor {
+    const t = this.spares.get(shape.join('x'))?.pop();
+    if (t) {
+      this.spareCount--;
+      return t;
+    }
+    return this.runtime.alloc('f32', shape);
+  }
+
+  /** Give a tensor from `take` back to the workspace (freed when the workspace is full or the layer is). */
+  recycle(t: Tensor): void {
+    if (this.freed || this.spareCount >= WORKSPACE_SPARES) {
+      this.runtime.free(t);
+      return;
+    }
+    const key = t.shape.join('x');
+    const list = this.spares.get(key);
+    if (list) list.push(t);
+    else this.spares.set(key, [t]);
+    this.spareCount++;
+  }
+
   /** The adapters a forward runs now: none when disabled or merged. */
   get runningAdapters(): LoraAdapter[] {
     if (this.disabled || this.merged.length > 0) return [];
@@ -221,17 +264,34 @@ export class LoraLinear {
    * forward for activation checkpointing must reuse the first one's offset).
    */
   async forward(x: Tensor, options: { training?: boolean; dropoutOffset?: number } = {}): Promise<ForwardResult> {
+    rowsOf(x, this.inFeatures, `${this.name} forward input`);
+    const y = this.runtime.alloc('f32', [...x.shape.slice(0, -1), this.outFeatures]);
+    try {
+      return { y, saved: await this.forwardInto(x, y, options) };
+    } catch (e) {
+      this.runtime.free(y);
+      throw e;
+    }
+  }
+
+  /**
+   * forward, with the output written into the caller's y (f32, [M, N] elements; not x): the same
+   * bits as `forward(x).y`, without allocating it.
+   */
+  async forwardInto(x: Tensor, y: Tensor, options: { training?: boolean; dropoutOffset?: number } = {}): Promise<SavedForward> {
     const rt = this.runtime;
     const [n, k] = [this.outFeatures, this.inFeatures];
     const m = rowsOf(x, k, `${this.name} forward input`);
-    const y = rt.alloc('f32', [...x.shape.slice(0, -1), n]);
+    if (y.dtype !== 'f32' || y.size !== m * n || y.runtime !== rt || y === x) {
+      throw new TensorError(`${this.name} forward output`, `an f32 tensor with ${m * n} elements [${m}, ${n}] on ${rt.name}, not the input`, `${y.dtype} [${y.shape.join(', ')}] on ${y.runtime.name}`);
+    }
     this.base.forward(x, y, m);
     if (this.bias) addBias(rt, this.onesFor(m), this.bias, y, m, n);
     const branches: BranchSaved[] = [];
     for (const a of this.runningAdapters) {
       const dropoutOffset = options.training && a.dropout > 0 ? (options.dropoutOffset ?? this.dropoutCalls++) : undefined;
       const xt = this.dropped(a, x, m, dropoutOffset);
-      const u = rt.alloc('f32', [m, a.r]);
+      const u = this.take([m, a.r]);
       matmul(rt, { a: xt, b: a.A, c: u, m, n: a.r, k, transB: true });
       let dora: DoraSaved | undefined;
       if (a.useDora) dora = await doraForward(this.base, a, xt, y, m, `${this.name} adapter ${a.name}`);
@@ -239,7 +299,7 @@ export class LoraLinear {
       if (xt !== x) rt.free(xt);
       branches.push({ adapter: a, dropoutOffset, u, dora });
     }
-    return { y, saved: { layer: this, x, m, branches } };
+    return { layer: this, x, m, branches };
   }
 
   /** x̃ = dropout(x) for this adapter's seed and call counter (x itself when dropout is off). */
@@ -251,8 +311,8 @@ export class LoraLinear {
   }
 
   /**
-   * Gradients of A, B (m, bias) into their grad tensors, and dx (a new tensor, unless
-   * inputGradient is false). Frees what the forward saved.
+   * Gradients of A, B (m, bias) into their grad tensors, and dx (a new tensor, or `options.dx`;
+   * none when inputGradient is false). Frees what the forward saved.
    */
   async backward(saved: SavedForward, dy: Tensor, options: BackwardOptions = {}): Promise<{ dx?: Tensor }> {
     if (saved.layer !== this) throw new TensorError(`${this.name} backward`, 'the saved state of this layer\'s forward', `that of ${saved.layer.name}`);
@@ -261,9 +321,17 @@ export class LoraLinear {
     const { m, x } = saved;
     if (dy.dtype !== 'f32' || dy.size !== m * n) throw new TensorError(`${this.name} backward dy`, `f32 with ${m * n} elements [${m}, ${n}]`, `${dy.dtype} [${dy.shape.join(', ')}]`);
     const beta = options.accumulate ? 1 : 0;
+    const into = options.dx;
+    if (into && (into.dtype !== 'f32' || into.size !== m * k || into.runtime !== rt)) {
+      throw new TensorError(`${this.name} backward dx`, `an f32 tensor with ${m * k} elements [${m}, ${k}] on ${rt.name}`, `${into.dtype} [${into.shape.join(', ')}] on ${into.runtime.name}`);
+    }
+    // Adding into the caller's dx: the fresh gradient goes through a temporary and is added last,
+    // so the bits are those of a new dx added with linalg.axpy.
+    // (Also when dx is x or dy, which the gradients below still read.)
+    const addInto = into !== undefined && (options.dxBeta === 1 || into === x || into === dy);
     let dx: Tensor | undefined;
     if (options.inputGradient ?? true) {
-      dx = rt.alloc('f32', x.shape);
+      dx = into && !addInto ? into : rt.alloc('f32', x.shape);
       this.base.inputGrad(dy, dx, m);
     }
     const gBias = this.biasGrad();
@@ -286,13 +354,19 @@ export class LoraLinear {
       if (xt !== x) rt.free(xt);
     }
     releaseSaved(saved);
+    if (dx && addInto) {
+      if (options.dxBeta === 1) axpy(rt, 1, dx, into, m * k);
+      else scale(rt, 1, dx, into, m * k);
+      rt.free(dx);
+      dx = into;
+    }
     return { dx };
   }
 
   private plainBackward(a: LoraAdapter, xt: Tensor, u: Tensor, dy: Tensor, dxt: Tensor | undefined, dxtBeta: number, m: number, beta: number): void {
     const rt = this.runtime;
     const [n, k, r] = [this.outFeatures, this.inFeatures, a.r];
-    const gu = rt.alloc('f32', [m, r]);
+    const gu = this.take([m, r]);
     matmul(rt, { a: dy, b: a.B, c: gu, m, n: r, k: n, alpha: a.scaling });
     if (a.trainable) {
       const g = a.grads();
@@ -300,7 +374,7 @@ export class LoraLinear {
       matmul(rt, { a: gu, b: xt, c: g.A, m: r, n: k, k: m, transA: true, beta });
     }
     if (dxt) matmul(rt, { a: gu, b: a.A, c: dxt, m, n: k, k: r, beta: dxtBeta });
-    rt.free(gu);
+    this.recycle(gu);
   }
 
   /** Free the adapters and every tensor the layer allocated, and the base unless `base: false` (never the bias, which the caller owns). */
@@ -311,6 +385,10 @@ export class LoraLinear {
     if (this.biasGradTensor) this.runtime.free(this.biasGradTensor);
     this.ones = undefined;
     this.biasGradTensor = undefined;
+    for (const list of this.spares.values()) for (const t of list) this.runtime.free(t);
+    this.spares.clear();
+    this.spareCount = 0;
+    this.freed = true;
     if (options.base ?? true) this.base.free();
   }
 }
@@ -319,7 +397,7 @@ export class LoraLinear {
 export function releaseSaved(saved: SavedForward): void {
   const rt = saved.layer.runtime;
   for (const br of saved.branches) {
-    rt.free(br.u);
+    saved.layer.recycle(br.u);
     if (br.dora) freeDoraSaved(rt, br.dora);
   }
   (saved.branches as BranchSaved[]).length = 0;

@@ -5,7 +5,8 @@
  *   unmerge:  W ← W − s·B·A                      (DoRA: W ← W / factor − s·B·A, factor cached at merge)
  *
  * Each step is: W' = dequantize(W) (a copy), change W' with kernels, `base.assign(W')`. A dense base
- * stores W' exactly, so unmerge gives W back up to the rounding of one add and one subtract. A 4-bit
+ * stores W' exactly, so unmerge gives W back up to the rounding of one add and one subtract. A bf16/f16
+ * base rounds W' to its format (nearest even), and merging says by how much. A 4-bit
  * base quantizes W' again: the stored weight is not W + ΔW, and merging says by how much (PEFT warns
  * "Merge lora module to 4-bit linear may get different generations due to rounding errors").
  * `mergedDenseCopy` is the export path: dequantize, merge into a dense f32 copy, leave the base alone.
@@ -74,9 +75,10 @@ export async function applyAdapterToBase(
 function warnIfRounded(r: MergeReport, options: MergeOptions): void {
   if (r.maxAbsError === 0) return;
   const say = options.onWarning ?? ((s: string) => console.warn(s));
+  const half = /^(bf16|f16) /.exec(r.base)?.[1];
   say(
-    `${r.direction === 'merge' ? 'merging' : 'unmerging'} adapter ${JSON.stringify(r.adapter)} ${r.direction === 'merge' ? 'into' : 'from'} the 4-bit base of ${r.module} (${r.base}) ` +
-      `re-quantized the weight: it differs from W${r.direction === 'merge' ? ' + ' : ' − '}s·B·A by up to ${r.maxAbsError.toExponential(3)} ` +
+    `${r.direction === 'merge' ? 'merging' : 'unmerging'} adapter ${JSON.stringify(r.adapter)} ${r.direction === 'merge' ? 'into' : 'from'} the ${half ?? '4-bit'} base of ${r.module} (${r.base}) ` +
+      `${half ? `rounded the weight to ${half}` : 're-quantized the weight'}: it differs from W${r.direction === 'merge' ? ' + ' : ' − '}s·B·A by up to ${r.maxAbsError.toExponential(3)} ` +
       `(${(100 * r.relMaxError).toFixed(3)}% of max |W|; ‖error‖/‖W‖ = ${r.relNormError.toExponential(3)}), so outputs may differ; ` +
       'mergedDenseCopy() merges into a dense copy without this rounding',
   );

@@ -15,13 +15,15 @@
  * A BaseWeight (@kvant/lora) is dense f32, or 4-bit NF4/FP4 (optionally double-quantized): quantized on
  * load from f32/bf16/f16 (each tensor is read, converted to f32 on the host, quantized on the runtime and
  * dropped before the next is read, so host memory peaks near one tensor), or read as stored from a
- * bitsandbytes 4-bit folder (`kvant quantize` or transformers + bitsandbytes). bf16/f16 are always
- * converted to f32: there are no bf16 storage kernels (matmul and the nn kernels read f32 only).
- * lm_head stays dense, as bitsandbytes leaves it.
+ * bitsandbytes 4-bit folder (`kvant quantize` or transformers + bitsandbytes). With `baseDtype`
+ * bf16/f16 the blocks' linear weights are held in 16 bits (Dense16Base, linalg.matmul_16bit): a
+ * tensor stored in that dtype is uploaded as stored, bit for bit; any other is converted to f32 and
+ * rounded to nearest even. Everything else (embeddings, norms, lm_head) is f32.
+ * lm_head stays dense f32, as bitsandbytes leaves it.
  */
 import { ConfigError, type Runtime, type Tensor, upload } from '@kvant/abi';
-import { expectedTensors, type ExpectedTensor, type HfModelFolder, ModelFileError } from '@kvant/formats';
-import { type BaseWeight, DenseBase, FourBitBase } from '@kvant/lora';
+import { expectedTensors, type ExpectedTensor, type HfModelFolder, ModelFileError, toFloat32 } from '@kvant/formats';
+import { type BaseWeight, DenseBase, Dense16Base, FourBitBase } from '@kvant/lora';
 import { isBnb4bit, type QuantConfig, readQuantizedWeight } from '@kvant/quant';
 import { type DecoderConfig, kvWidth, qWidth } from './decoder-config';
 
@@ -60,6 +62,11 @@ export interface DecoderWeights {
 export interface WeightLoadOptions {
   /** Quantize the decoder blocks' linear weights to 4-bit while loading (nf4/fp4, blocksize, doubleQuant). */
   readonly quant?: QuantConfig;
+  /**
+   * How the blocks' dense linear weights are held (default f32): bf16 or f16 halve their bytes. A
+   * tensor stored in that dtype is taken as stored; others are rounded to it (nearest even). Not with `quant`.
+   */
+  readonly baseDtype?: 'f32' | 'bf16' | 'f16';
   /** Called after each tensor (1-based index, count, name, how it was stored and is held now). */
   readonly onTensor?: (index: number, count: number, name: string, how: string) => void;
 }
@@ -70,7 +77,7 @@ export interface WeightLoadReport {
   readonly storedDtypes: Readonly<Record<string, number>>;
   /** Bytes the parameters hold on the runtime. */
   readonly deviceBytes: number;
-  /** "f32", or "nf4 blocksize 64, double quant" etc. */
+  /** "f32", "bf16", "f16", or "nf4 blocksize 64, double quant" etc. */
   readonly linearStorage: string;
 }
 
@@ -119,12 +126,16 @@ export async function loadDecoderWeights(rt: Runtime, folder: HfModelFolder, con
   if (prequantized && options.quant) {
     throw new ConfigError('loadDecoderWeights quant', 'no quantization for a folder that is already 4-bit', JSON.stringify(hf.quantization_config));
   }
+  const baseDtype = options.baseDtype ?? 'f32';
+  if (!['f32', 'bf16', 'f16'].includes(baseDtype)) throw new ConfigError('loadDecoderWeights baseDtype', "'f32', 'bf16' or 'f16'", JSON.stringify(baseDtype));
+  if (options.quant && baseDtype !== 'f32') throw new ConfigError('loadDecoderWeights baseDtype', "'f32' (or none) with quant: quantization sets the storage", JSON.stringify(baseDtype));
+  const half = baseDtype === 'f32' ? undefined : baseDtype;
   const expected = expectedTensors(hf);
   const has = (k: string) => folder.has(k);
   const storedDtypes: Record<string, number> = {};
   const owned: { tensors: Tensor[]; bases: BaseWeight[] } = { tensors: [], bases: [] };
   const byName = new Map<string, Tensor | BaseWeight>();
-  let linearStorage = 'f32';
+  let linearStorage: string = baseDtype;
   try {
     let index = 0;
     for (const t of expected) {
@@ -149,6 +160,17 @@ export async function loadDecoderWeights(rt: Runtime, folder: HfModelFolder, con
       }
       const info = folder.info(t.name);
       if (!sameShape(info.shape, t.shape)) throw mismatch(info.shape);
+      if (half && t.role === 'linear') {
+        const raw = await folder.read(t.name);
+        storedDtypes[raw.dtype] = (storedDtypes[raw.dtype] ?? 0) + 1;
+        const shape = t.shape as [number, number];
+        const asStored = raw.dtype === (half === 'bf16' ? 'BF16' : 'F16');
+        const base = asStored ? Dense16Base.fromBits(rt, raw.data as Uint16Array, shape, half) : Dense16Base.fromValues(rt, toFloat32(raw, `${where}: tensor "${t.name}"`), shape, half);
+        owned.bases.push(base);
+        byName.set(t.name, base);
+        options.onTensor?.(index, expected.length, t.name, `${raw.dtype} -> ${base.describe()}${asStored ? ' (as stored)' : ' (rounded)'}`);
+        continue;
+      }
       const { data, storedDtype } = await folder.readFloat32(t.name);
       storedDtypes[storedDtype] = (storedDtypes[storedDtype] ?? 0) + 1;
       if (t.role === 'linear' || t.role === 'lm_head') {

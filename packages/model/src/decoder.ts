@@ -114,6 +114,8 @@ export const DECODER_BACKWARD_KERNELS = [
   'linalg.axpy',
 ] as const;
 export const DECODER_4BIT_KERNELS = ['linalg.matmul_4bit', 'linalg.matmul_4bit_dq'] as const;
+/** Kernels of a bf16/f16 base (`baseDtype`). */
+export const DECODER_16BIT_KERNELS = ['linalg.matmul_16bit', 'quant.dequantize_16bit'] as const;
 
 /** Which LoRA state a module's forward left for backward. */
 interface ModuleSaved {
@@ -149,7 +151,7 @@ export class Decoder {
     this.checkpointing = options.checkpointing ?? false;
   }
 
-  /** Open a Hugging Face folder and load its weights (dense f32, quantized on load, or bitsandbytes 4-bit as stored). */
+  /** Open a Hugging Face folder and load its weights (dense f32 or bf16/f16 with `baseDtype`, quantized on load, or bitsandbytes 4-bit as stored). */
   static async fromFolder(rt: Runtime, dir: string, options: LoadDecoderOptions = {}): Promise<Decoder> {
     const folder: HfModelFolder = await openHfModel(dir);
     try {
@@ -404,10 +406,8 @@ export class Decoder {
       return;
     }
     const state = this.moduleState.get(mod.name) ?? {};
-    const { y: out, saved } = await layer.forward(x, { training, dropoutOffset: recompute ? state.dropoutOffset : undefined });
-    // LoraLinear allocates its output; it is copied into the named buffer and freed.
-    rt.dispatch('linalg.scale', { x: out, y }, { n: m * mod.base.outFeatures, alpha: 1 });
-    rt.free(out);
+    // Straight into the named buffer (the bits of forward's own output; nothing allocated).
+    const saved = await layer.forwardInto(x, y, { training, dropoutOffset: recompute ? state.dropoutOffset : undefined });
     if (!recompute) state.dropoutOffset = saved.branches[0]?.dropoutOffset;
     if (keep) state.saved = saved;
     else releaseSaved(saved);
@@ -563,10 +563,9 @@ export class Decoder {
     const state = this.moduleState.get(mod.name);
     const layer = this.loraLayer(mod.name);
     if (layer && state?.saved) {
-      const { dx: d } = await layer.backward(state.saved, dy, { accumulate: acc === 1, inputGradient: dx !== undefined });
+      // Into dx (beta 1: added as linalg.axpy of the fresh gradient, the bits of a copy-then-add).
+      await layer.backward(state.saved, dy, { accumulate: acc === 1, inputGradient: dx !== undefined, dx, dxBeta: beta });
       state.saved = undefined;
-      if (dx && d) rt.dispatch(beta ? 'linalg.axpy' : 'linalg.scale', { x: d, y: dx }, { n: m * k, alpha: 1 });
-      if (d) rt.free(d);
     } else if (dx) mod.base.inputGrad(dy, dx, m, beta);
     const full = this.fullGrads;
     if (full) {

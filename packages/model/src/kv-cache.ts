@@ -255,9 +255,5 @@ async function inferenceLinear(model: Decoder, mod: LinearModule, x: Tensor, y: 
     if (mod.bias) addBias(rt, ones, mod.bias, y, m, mod.base.outFeatures);
     return;
   }
-  const { y: out, saved } = await layer.forward(x, { training: false });
-  // LoraLinear allocates its output: copied into the named buffer (a multiply by 1, exact) and freed.
-  rt.dispatch('linalg.scale', { x: out, y }, { n: m * mod.base.outFeatures, alpha: 1 });
-  rt.free(out);
-  releaseSaved(saved);
+  releaseSaved(await layer.forwardInto(x, y, { training: false }));
 }

@@ -12,7 +12,7 @@
  * GGUF export reads.
  */
 import { ConfigError, type Tensor } from '@kvant/abi';
-import { type AssignReport, DenseBase, type MergeReport, mergedDenseCopy } from '@kvant/lora';
+import { type AssignReport, DenseBase, FourBitBase, type MergeReport, mergedDenseCopy } from '@kvant/lora';
 import type { Decoder } from './decoder';
 import { linearModules } from './decoder-weights';
 import { type SavedModel, type SaveDtype, saveModelFolder } from './save-model';
@@ -51,7 +51,7 @@ export async function mergedDenseWeights(decoder: Decoder): Promise<MergedWeight
         linears.set(m.name, await mergedDenseCopy(layer, names));
         merged.push(m.name);
       } else if (m.base.storage !== 'f32') linears.set(m.name, DenseBase.copyOf(m.base));
-      if (m.base.storage !== 'f32') dequantized.push(m.name);
+      if (m.base instanceof FourBitBase) dequantized.push(m.name);
     }
   } catch (e) {
     for (const b of linears.values()) b.free();
@@ -104,7 +104,7 @@ export async function mergeModelFolder(decoder: Decoder, out: string, options: M
   const inputs = options.adapterDir ? [options.adapterDir] : [];
   const save = { dtype: options.dtype, force: options.force, shardBytes: options.shardBytes, inputs };
   if (options.requantize) {
-    const fourBit = linearModules(decoder.weights).filter((m) => m.base.storage !== 'f32');
+    const fourBit = linearModules(decoder.weights).filter((m) => m.base instanceof FourBitBase);
     if (fourBit.length === 0) throw new ConfigError('merge --requantize', 'a 4-bit base (a folder kvant quantize wrote)', 'a dense base (merge writes it dense, exactly)');
     const mergedNames = [...lora.layers.keys()].filter((n) => activeAdapters(decoder, n).length > 0);
     const reports = await lora.merge({ onWarning: () => {} });

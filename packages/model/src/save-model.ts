@@ -99,7 +99,8 @@ export async function saveModelFolder(decoder: Decoder, dir: string, options: Sa
   const fourBit: { name: string; base: FourBitBase }[] = [];
   for (const m of linears) {
     const base = override.get(m.name) ?? m.base;
-    if (params.has(`${m.name}.weight`) || base.storage === 'f32') continue;
+    // Dense bases (f32, or bf16/f16 widened exactly) are written as dense tensors of `dtype`.
+    if (params.has(`${m.name}.weight`) || !(base instanceof FourBitBase)) continue;
     if (!options.keepFourBit || !(base instanceof FourBitBase)) {
       throw new ConfigError(
         `saveModelFolder: ${m.name}`,

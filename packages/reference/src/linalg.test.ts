@@ -1,4 +1,4 @@
-import { type AnyTypedArray, bytesOf, DYNAMIC_MAP_SIGNED, NF4_CODE, FP4_CODE, getKernel, type Params, reducePartials, resolveShape } from '@kvant/abi';
+import { type AnyTypedArray, bf16BitsToF32, bytesOf, DYNAMIC_MAP_SIGNED, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, NF4_CODE, FP4_CODE, getKernel, type Params, reducePartials, resolveShape } from '@kvant/abi';
 import { describe, expect, it } from 'vitest';
 import { referenceKernels } from './kernels';
 import { dropoutDraws, mulhi32, philox4x32 } from './linalg';
@@ -184,6 +184,46 @@ describe('linalg.matmul_4bit', () => {
           const wdeq = dequantize(p, { packed, ...stats, code }, dq);
           const mm = { m: p.m, n: trans ? p.k : p.n, k: trans ? p.n : p.k, trans_a: 0, trans_b: 1 - trans, batch: 1, stride_a: 0, stride_b: 0, stride_c: 0, alpha: 1, beta };
           const want = f32(run('linalg.matmul', mm, { a: x, b: wdeq, c: y0 }).c);
+          expect(new Uint32Array(y.buffer, 0, y.length)).toEqual(new Uint32Array(want.buffer, 0, want.length));
+        });
+      }
+    }
+  }
+});
+
+describe('16-bit weights', () => {
+  const every = new Uint32Array(32768).map((_, i) => (2 * i) | ((2 * i + 1) << 16));
+  for (const [format, name, oracle] of [
+    [0, 'bf16', bf16BitsToF32],
+    [1, 'f16', f16BitsToF32],
+  ] as const) {
+    it(`quant.dequantize_16bit widens every ${name} pattern exactly, NaN payloads kept`, () => {
+      const out = new Uint32Array(run('quant.dequantize_16bit', { n: 65536, format }, { w: every, out: new Float32Array(65536) }).out.buffer, 0, 65536);
+      const view = new Float32Array(out.buffer, 0, 65536);
+      for (let h = 0; h < 65536; h++) {
+        const want = oracle(h);
+        if (Number.isNaN(want)) {
+          // the payload moves up unchanged: format 0 by 16 bits, f16 mantissa by 13
+          expect(out[h]).toBe(format === 0 ? (h << 16) >>> 0 : (((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13)) >>> 0);
+        } else {
+          expect(Object.is(view[h], want), `h=0x${h.toString(16)}`).toBe(true);
+        }
+      }
+    });
+
+    for (const trans of [0, 1]) {
+      for (const beta of [0, -0.75]) {
+        it(`linalg.matmul_16bit (${name}, trans=${trans}, beta=${beta}) is bit-identical to dequantize_16bit + matmul`, () => {
+          const p: Params = { m: 5, n: 13, k: 61, trans, beta, format };
+          const halves = Uint16Array.from(randn(p.n * p.k + 1, 8), (v) => (format === 0 ? f32ToBf16Bits(v) : f32ToF16Bits(v)));
+          halves[3] = 0x0001; // the smallest subnormal of either format
+          const w = new Uint32Array(halves.buffer);
+          const x = randn(p.m * (trans ? p.n : p.k), 9);
+          const y0 = randn(p.m * (trans ? p.k : p.n), 10);
+          const y = f32(run('linalg.matmul_16bit', p, { x, w, y: y0 }).y);
+          const wide = f32(run('quant.dequantize_16bit', { n: p.n * p.k, format }, { w, out: new Float32Array(p.n * p.k) }).out);
+          const mm = { m: p.m, n: trans ? p.k : p.n, k: trans ? p.n : p.k, trans_a: 0, trans_b: 1 - trans, batch: 1, stride_a: 0, stride_b: 0, stride_c: 0, alpha: 1, beta };
+          const want = f32(run('linalg.matmul', mm, { a: x, b: wide, c: y0 }).c);
           expect(new Uint32Array(y.buffer, 0, y.length)).toEqual(new Uint32Array(want.buffer, 0, want.length));
         });
       }

@@ -4,8 +4,8 @@
  * obviously right; runtimes must match them bit for bit.
  */
 import { PEAK_ACCUMULATORS, PHILOX, type Params, REDUCE_FAN_IN } from '@kvant/abi';
-import { type Buffers, f32View, type ReferenceKernels } from './buffers';
-import { getNibble } from './quant';
+import { type Buffers, f32View, type ReferenceKernels, u32View } from './buffers';
+import { getNibble, widenHalves } from './quant';
 
 const f = Math.fround;
 
@@ -100,31 +100,36 @@ function dequantizeW(p: Params, packed: Uint8Array, code: Float32Array, absmaxOf
 }
 
 function matmul4bitWith(absmaxOfBlock: (p: Params, b: Buffers) => (blk: number) => number) {
-  return (p: Params, b: Buffers): void => {
-    const x = f32View(b.x);
-    const y = f32View(b.y);
-    // The reference may hold deq(W) whole; runtimes dequantize tile by tile.
-    const w = dequantizeW(p, b.packed, f32View(b.code), absmaxOfBlock(p, b));
-    const { m, n, k } = p;
-    const beta = f(p.beta);
-    if (p.trans === 0) {
-      for (let i = 0; i < m; i++) {
-        for (let r = 0; r < n; r++) {
-          let acc = 0;
-          for (let c = 0; c < k; c++) acc = f(acc + f(x[i * k + c] * w[r * k + c]));
-          y[i * n + r] = withBeta(acc, beta, y[i * n + r]);
-        }
-      }
-    } else {
-      for (let i = 0; i < m; i++) {
-        for (let c = 0; c < k; c++) {
-          let acc = 0;
-          for (let r = 0; r < n; r++) acc = f(acc + f(x[i * n + r] * w[r * k + c]));
-          y[i * k + c] = withBeta(acc, beta, y[i * k + c]);
-        }
+  // The reference may hold deq(W) whole; runtimes dequantize tile by tile.
+  return (p: Params, b: Buffers): void => frozenBaseMatmul(p, b, dequantizeW(p, b.packed, f32View(b.code), absmaxOfBlock(p, b)));
+}
+
+/**
+ * y = x·Wᵀ (trans 0) or x·W (trans 1) for the f32 values w of W [n, k], summed in order, no
+ * alpha, then beta: the arithmetic of linalg.matmul_4bit(_dq) and linalg.matmul_16bit.
+ */
+function frozenBaseMatmul(p: Params, b: Buffers, w: Float32Array): void {
+  const x = f32View(b.x);
+  const y = f32View(b.y);
+  const { m, n, k } = p;
+  const beta = f(p.beta);
+  if (p.trans === 0) {
+    for (let i = 0; i < m; i++) {
+      for (let r = 0; r < n; r++) {
+        let acc = 0;
+        for (let c = 0; c < k; c++) acc = f(acc + f(x[i * k + c] * w[r * k + c]));
+        y[i * n + r] = withBeta(acc, beta, y[i * n + r]);
       }
     }
-  };
+  } else {
+    for (let i = 0; i < m; i++) {
+      for (let c = 0; c < k; c++) {
+        let acc = 0;
+        for (let r = 0; r < n; r++) acc = f(acc + f(x[i * n + r] * w[r * k + c]));
+        y[i * k + c] = withBeta(acc, beta, y[i * k + c]);
+      }
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,6 +193,9 @@ export const linalgKernels: ReferenceKernels = {
       return (blk) => f(f(nestedCode[b.qabsmax[blk]] * nestedAbsmax[Math.floor(blk / p.nested_blocksize)]) + offset);
     }),
   },
+
+  // W widened exactly (quant.dequantize_16bit), then the 4-bit matmul's sums.
+  'linalg.matmul_16bit': { run: (p, b) => frozenBaseMatmul(p, b, widenHalves(u32View(b.w), p.n * p.k, p.format)) },
 
   'linalg.sum_squares': { run: reduceRun((x, i) => f(x[i] * x[i])) },
 

@@ -3,7 +3,7 @@
  * arithmetic made explicit with Math.fround. They define the kernels (packages/abi/src/kernels/quant.ts).
  */
 import { FP4_CODE, FP4_MAGNITUDE_CODES, FP4_THRESHOLDS, NF4_CODE, NF4_THRESHOLDS, type Params } from '@kvant/abi';
-import { type Buffers, f32View, i32View, type ReferenceKernels } from './buffers';
+import { type Buffers, f32View, i32View, type ReferenceKernels, u32View } from './buffers';
 
 const f = Math.fround;
 
@@ -177,6 +177,39 @@ function linearStats(x: Float32Array, start: number, end: number, bits: number, 
   return { scale, zero, qmin: 0, qmax };
 }
 
+const wideScratch = new Float32Array(1);
+const wideBits = new Uint32Array(wideScratch.buffer);
+
+/**
+ * The f32 bits of a bf16 (format 0) or f16 (format 1) value h, exactly (the spec's wide(h)):
+ * bf16 is h << 16; f16 moves sign, exponent and mantissa into place, an f16 subnormal mt * 2^-24
+ * becomes a normal f32, and inf/NaN keep their mantissa (a NaN's payload) shifted up.
+ */
+export function halfToF32Bits(h: number, format: number): number {
+  if (format === 0) return (h << 16) >>> 0;
+  const sign = (h & 0x8000) << 16;
+  const ex = (h >>> 10) & 31;
+  const mt = h & 1023;
+  if (ex === 0) {
+    wideScratch[0] = mt * 2 ** -24;
+    return (sign | wideBits[0]) >>> 0;
+  }
+  if (ex === 31) return (sign | 0x7f800000 | (mt << 13)) >>> 0;
+  return (sign | ((ex + 112) << 23) | (mt << 13)) >>> 0;
+}
+
+/** Element e of a 16-bit buffer viewed as u32 words (little-endian halves). */
+export function halfAt(words: Uint32Array, e: number): number {
+  return (words[e >>> 1] >>> (16 * (e & 1))) & 0xffff;
+}
+
+/** n 16-bit elements widened to f32 (their bits written through a u32 view, so NaN payloads survive). */
+export function widenHalves(words: Uint32Array, n: number, format: number): Float32Array {
+  const out = new Uint32Array(n);
+  for (let e = 0; e < n; e++) out[e] = halfToF32Bits(halfAt(words, e), format);
+  return new Float32Array(out.buffer);
+}
+
 export const quantKernels: ReferenceKernels = {
   'quant.linear_quantize': {
     run: (p, b) => {
@@ -297,6 +330,13 @@ export const quantKernels: ReferenceKernels = {
       const out = f32View(b.out);
       const offset = f(p.offset);
       for (let i = 0; i < p.n; i++) out[i] = f(f(code[b.q[i]] * absmax[Math.floor(i / p.blocksize)]) + offset);
+    },
+  },
+  'quant.dequantize_16bit': {
+    run: (p, b) => {
+      const words = u32View(b.w);
+      const out = u32View(b.out);
+      for (let e = 0; e < p.n; e++) out[e] = halfToF32Bits(halfAt(words, e), p.format);
     },
   },
 };

@@ -3,7 +3,7 @@
 // params block (32-bit words in spec order) and `bindings` at one u32 pointer per binding in
 // spec order. scripts/build.ts checks that every spec not in src/unsupported.ts is exported here.
 //
-// Threading ABI (the heavy kernels: linalg.matmul, linalg.matmul_4bit, linalg.matmul_4bit_dq):
+// Threading ABI (the heavy kernels: linalg.matmul, linalg.matmul_4bit(_dq), linalg.matmul_16bit):
 //   family__name__part(params: usize, bindings: usize, part: u32, parts: u32, scratch: usize): void
 // computes part `part` (0 <= part < parts) of the output: the output is cut into units
 // (batch x row blocks x column blocks, common/gemm.ts) and part p takes units
@@ -19,6 +19,7 @@ export { linalg__add } from './linalg/add';
 export { linalg__axpy } from './linalg/axpy';
 export { linalg__dropout } from './linalg/dropout';
 export { linalg__matmul, linalg__matmul__part } from './linalg/matmul';
+export { linalg__matmul_16bit, linalg__matmul_16bit__part } from './linalg/matmul_16bit';
 export { linalg__matmul_4bit, linalg__matmul_4bit__part } from './linalg/matmul_4bit';
 export { linalg__matmul_4bit_dq, linalg__matmul_4bit_dq__part } from './linalg/matmul_4bit_dq';
 export { linalg__peak_flops, linalg__peak_flops__part } from './linalg/peak_flops';
@@ -42,10 +43,11 @@ export { nn__rope_backward, nn__rope_backward__part } from './nn/rope_backward';
 export { nn__sample } from './nn/sample';
 export { nn__swiglu, nn__swiglu__part } from './nn/swiglu';
 export { nn__swiglu_backward, nn__swiglu_backward__part } from './nn/swiglu_backward';
-export { optim__adamw_step } from './optim/adamw_step';
-export { optim__adamw8bit_step } from './optim/adamw8bit_step';
+export { optim__adamw_step, optim__adamw_step__part } from './optim/adamw_step';
+export { optim__adamw8bit_step, optim__adamw8bit_step__part } from './optim/adamw8bit_step';
 export { quant__blockwise8_dequantize } from './quant/blockwise8_dequantize';
 export { quant__blockwise8_quantize } from './quant/blockwise8_quantize';
+export { quant__dequantize_16bit } from './quant/dequantize_16bit';
 export { quant__dequantize_4bit } from './quant/dequantize_4bit';
 export { quant__dequantize_4bit_dq } from './quant/dequantize_4bit_dq';
 export { quant__fp4_quantize } from './quant/fp4_quantize';

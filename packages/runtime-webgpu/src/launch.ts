@@ -90,7 +90,7 @@ const treeReduce: Launch = {
   },
 };
 
-/** linalg.matmul_4bit(_dq): the matmul's 64x64 tiles over y [m, n] (trans 0) or [m, k] (trans 1). */
+/** linalg.matmul_4bit(_dq) and linalg.matmul_16bit: the matmul's 64x64 tiles over y [m, n] (trans 0) or [m, k] (trans 1). */
 const matmul4bitTiles: Launch = { workgroupSize: 256, workgroups: (p) => ceilDiv(p.m, 64) * ceilDiv(p.trans === 0 ? p.n : p.k, 64) };
 
 /** Rows (queries or keys) per attention workgroup for head dim d (kernels-wgsl/lib/attention_tiles.wgsl). */
@@ -108,10 +108,12 @@ export const LAUNCH: Readonly<Record<string, Launch>> = {
   'quant.dequantize_4bit_dq': perElement((p) => p.n),
   'quant.blockwise8_quantize': perBlock,
   'quant.blockwise8_dequantize': perElement((p) => p.n),
+  'quant.dequantize_16bit': perElement((p) => p.n),
   // One workgroup per 64x64 tile of the result (kernels-wgsl/lib/matmul_tiles.wgsl).
   'linalg.matmul': { workgroupSize: 256, workgroups: (p) => p.batch * ceilDiv(p.m, 64) * ceilDiv(p.n, 64) },
   'linalg.matmul_4bit': matmul4bitTiles,
   'linalg.matmul_4bit_dq': matmul4bitTiles,
+  'linalg.matmul_16bit': matmul4bitTiles,
   'linalg.sum_squares': treeReduce,
   'linalg.sum': treeReduce,
   'linalg.add': perElement((p) => p.n),

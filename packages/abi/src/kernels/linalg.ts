@@ -1,5 +1,5 @@
 /**
- * The `linalg` family: dense and 4-bit matmul, reductions, element-wise arithmetic, dropout and a
+ * The `linalg` family: dense, 4-bit and 16-bit-weight matmul, reductions, element-wise arithmetic, dropout and a
  * peak-rate kernel. Everything the LoRA layer, the model and the trainer compute goes through it.
  *
  * Glossary: M tokens (rows), K in-features, N out-features; a linear weight is [N, K] row-major.
@@ -202,6 +202,76 @@ export const matmul4bitDq = defineKernel({
 });
 
 // ---------------------------------------------------------------------------------------------
+// linalg.matmul_16bit
+// ---------------------------------------------------------------------------------------------
+
+/** Values of the `format` param of linalg.matmul_16bit and quant.dequantize_16bit. */
+export const HALF_FORMAT = { bf16: 0, f16: 1 } as const;
+export type HalfFormat = keyof typeof HALF_FORMAT;
+
+/** How a 16-bit element becomes f32 (shared by linalg.matmul_16bit and quant.dequantize_16bit). */
+export const HALF_TO_F32_MATH = [
+  'Element e of a 16-bit buffer is h(e) = (w[e / 2] >> (16 * (e % 2))) & 0xffff (a little-endian u16 array in u32 words).',
+  'wide(h) is exact (every bf16 and f16 value is an f32 value); no rounding, no flush to zero:',
+  '  format 0 (bf16): bits(wide(h)) = h << 16   (NaN payloads and signalling NaNs kept bit for bit)',
+  '  format 1 (f16): s = h >> 15, ex = (h >> 10) & 31, mt = h & 1023;',
+  '    ex == 0:  wide = (-1)^s * mt * 2^-24       (+-0 for mt == 0; an f16 subnormal is a normal f32)',
+  '    ex == 31: bits = s << 31 | 0x7f800000 | mt << 13   (+-inf for mt == 0, else NaN with the payload shifted up)',
+  '    else:     bits = s << 31 | (ex + 112) << 23 | mt << 13',
+];
+
+const halfWords = (p: Params) => ceilDiv(weights(p), 2);
+
+export const matmul16bit = defineKernel({
+  id: 'linalg.matmul_16bit',
+  summary: 'Frozen dense base in bf16 or f16: y = x·wide(W)ᵀ or dx = dy·wide(W), W [N, K] 16-bit, widened to f32 exactly, tile by tile.',
+  math: [
+    'W is logical [n, k] (N out-features x K in-features), flat row-major, 16 bits per element: e = r*k + c (r < n, c < k).',
+    ...HALF_TO_F32_MATH,
+    'trans == 0 (forward, x [m,k] -> y [m,n]):   for i < m, r < n: acc = +0.0; for c = 0..k-1 in order:',
+    '      acc = f(acc + f(x[i*k + c] * wide(h(r*k + c))))',
+    'trans == 1 (input gradient, x = dy [m,n] -> y = dx [m,k]):   for i < m, c < k: acc = +0.0; for r = 0..n-1 in order:',
+    '      acc = f(acc + f(x[i*n + r] * wide(h(r*k + c))))',
+    'Output (ny = n for trans 0, k for trans 1): beta == 0: y[i*ny + j] = acc (the old y is NOT read);',
+    '  beta != 0: y[i*ny + j] = f(acc + f(beta * y[i*ny + j])). There is no alpha.',
+    'So the result is bit-identical (NaN payloads aside) to quant.dequantize_16bit followed by linalg.matmul (a = x,',
+    'b = wide(W), trans_a = 0, trans_b = 1 - trans, alpha = 1, the same beta, batch = 1): the same f32 operations in the same order.',
+    'W is widened tile by tile inside the kernel (registers or shared memory); a full f32 copy of W never exists.',
+  ].join('\n'),
+  params: [
+    u32('m', 'rows of x and y (tokens)'),
+    u32('n', 'rows of W: out-features N'),
+    u32('k', 'columns of W: in-features K'),
+    u32('trans', '0: y[m, n] = x[m, k]·wide(W)ᵀ (forward); 1: y[m, k] = x[m, n]·wide(W) (input gradient)'),
+    f32('beta', 'scale of the old y; 0 means y is write-only'),
+    u32('format', '0: W is bf16; 1: W is f16 (IEEE binary16)'),
+  ],
+  derived: { x_len: xLen, y_len: yLen, w_words: halfWords },
+  preconditions: [
+    requires.positive('m'),
+    requires.positive('n'),
+    requires.positive('k'),
+    requires.oneOf('trans', [0, 1]),
+    requires.finite('beta'),
+    requires.oneOf('format', [HALF_FORMAT.bf16, HALF_FORMAT.f16]),
+    fitsIndex('n', 'W (n*k)', weights),
+    fitsIndex('m', 'x and y', (p) => Math.max(p.m * p.k, p.m * p.n)),
+  ],
+  bindings: [
+    xBinding,
+    { name: 'w', dtype: 'u32', shape: ['w_words'], access: 'read', doc: 'W as 16-bit elements, two per u32 word, element e in bits 16*(e%2).. of word e/2 (the high half of the last word of an odd n*k is unused)' },
+    yBinding,
+  ],
+  // NaN payloads: an f16/bf16 NaN keeps its payload when widened, and what a NaN product or sum
+  // carries is left open by IEEE (GPUs return a canonical NaN); every other bit is exact.
+  tolerance: { y: { kind: 'exact', nan: 'any' } },
+  cost: (p): Cost => ({
+    flops: 2 * p.m * p.n * p.k,
+    bytes: 4 * xLen(p) + 2 * weights(p) + (p.beta === 0 ? 4 : 8) * yLen(p),
+  }),
+});
+
+// ---------------------------------------------------------------------------------------------
 // Reductions: linalg.sum_squares, linalg.sum
 // ---------------------------------------------------------------------------------------------
 
@@ -368,4 +438,4 @@ export const peakFlops = defineKernel({
   cost: (p) => ({ flops: 2 * PEAK_ACCUMULATORS * p.iters * p.threads, bytes: 4 * p.threads }),
 });
 
-export const LINALG_KERNELS = [matmul, matmul4bit, matmul4bitDq, sumSquares, linalgSum, linalgAdd, linalgScale, axpy, dropout, peakFlops] as const;
+export const LINALG_KERNELS = [matmul, matmul4bit, matmul4bitDq, matmul16bit, sumSquares, linalgSum, linalgAdd, linalgScale, axpy, dropout, peakFlops] as const;

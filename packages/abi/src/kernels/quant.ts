@@ -2,7 +2,7 @@
  * The `quant` family: linear (affine) and group-wise quantization, NF4/FP4 blockwise 4-bit
  * quantization byte-compatible with bitsandbytes, 8-bit blockwise quantization with a 256-entry
  * code (the dynamic map), and the dequantizations, including one that reads double-quantized
- * statistics directly.
+ * statistics directly, and the exact widening of bf16/f16 to f32.
  *
  * Glossary: n elements, G group size (linear), blocksize (4-bit and 8-bit blocks).
  * Byte layouts: a `u8` buffer is addressed through little-endian 32-bit words (byte i is bits
@@ -10,6 +10,7 @@
  * element sits in the high nibble; an odd n leaves a low nibble holding the code of 0.
  */
 import { type Cost, defineKernel, type Params, requires } from '../spec';
+import { HALF_FORMAT, HALF_TO_F32_MATH } from './linalg';
 
 const ceilDiv = (a: number, b: number) => Math.ceil(a / b);
 const blocks = (p: Params) => ceilDiv(p.n, p.blocksize);
@@ -239,6 +240,21 @@ export const blockwise8Dequantize = defineKernel({
   cost: cost(2, 1 + 4),
 });
 
+export const dequantize16bit = defineKernel({
+  id: 'quant.dequantize_16bit',
+  summary: 'Widen n bf16 or f16 values (two per u32 word) to f32, exactly: what linalg.matmul_16bit multiplies by.',
+  math: [...HALF_TO_F32_MATH, 'out[e] = wide(h(e)) for e < n. No arithmetic touches a NaN, so its bits are kept too.'].join('\n'),
+  params: [nParam, { name: 'format', type: 'u32', doc: '0: bf16; 1: f16 (IEEE binary16)' }],
+  derived: { words: (p: Params) => ceilDiv(p.n, 2) },
+  preconditions: [requires.positive('n'), requires.oneOf('format', [HALF_FORMAT.bf16, HALF_FORMAT.f16])],
+  bindings: [
+    { name: 'w', dtype: 'u32', shape: ['words'], access: 'read', doc: 'element e in bits 16*(e%2).. of word e/2' },
+    { name: 'out', dtype: 'f32', shape: ['n'], access: 'write', doc: 'the values as f32' },
+  ],
+  tolerance: { out: { kind: 'exact' } },
+  cost: cost(0, 2 + 4),
+});
+
 export const QUANT_KERNELS = [
   linearQuantize,
   linearDequantize,
@@ -248,4 +264,5 @@ export const QUANT_KERNELS = [
   dequantize4bitDq,
   blockwise8Quantize,
   blockwise8Dequantize,
+  dequantize16bit,
 ] as const;

@@ -5,6 +5,7 @@
  */
 import { checkOutputPath } from '@kvant/formats';
 import { Decoder, linearModules, mergeModelFolder, type SaveDtype } from '@kvant/model';
+import { FourBitBase } from '@kvant/lora';
 import { createRuntime, DEFAULT_RUNTIME, isRuntimeName, RUNTIME_NAMES } from '@kvant/runtimes';
 import { type Command, parseCommandArgs, print, UsageError } from '../command';
 
@@ -65,7 +66,7 @@ export const mergeCommand: Command = {
       const model = await Decoder.fromFolder(rt, modelDir);
       try {
         await model.loadAdapter(adapterDir);
-        const fourBit = linearModules(model.weights).filter((m) => m.base.storage !== 'f32');
+        const fourBit = linearModules(model.weights).filter((m) => m.base instanceof FourBitBase);
         const notes: string[] = [];
         if (fourBit.length > 0 && !values.requantize) {
           notes.push(

@@ -1,4 +1,5 @@
-// The blocked f32 GEMM shared by linalg.matmul, linalg.matmul_4bit and linalg.matmul_4bit_dq.
+// The blocked f32 GEMM shared by linalg.matmul, linalg.matmul_4bit, linalg.matmul_4bit_dq and
+// linalg.matmul_16bit.
 //
 // C[t] (m x n) = alpha·op(A[t])·op(B[t]) (+ beta·C[t]), every element one sequential sum
 // acc = +0, acc = f(acc + f(a·b)) for kk = 0..k-1 in order — the spec's order, so the bits equal the
@@ -8,7 +9,7 @@
 // (per batch); a part of a threaded dispatch takes a contiguous range of units. Per unit and per
 // chunk of KC steps of k: op(A) rows are packed into MR-row tiles (kk-major, MR floats per step),
 // op(B) columns into NR-column panels (kk-major, NR floats per step) — for every trans_a/trans_b
-// combination and for a 4-bit W dequantized on the fly (dequantRange below), so the micro-kernel only
+// combination and for a 4-bit W dequantized (dequantRange below) or a 16-bit W widened on the fly, so the micro-kernel only
 // ever reads contiguous memory. The MR x NR micro-kernel (gemm_micro.ts) keeps its block of C in
 // v128 accumulators, vectorized across output columns, never across k; between KC chunks the
 // accumulators are parked in an f32 tile and reloaded (an exact round trip), which keeps the
@@ -63,6 +64,8 @@ if (blockingBytes(SMALL_MB, SMALL_NB, SMALL_KC) > SINGLE_THREAD_SCRATCH_BYTES) E
 export const SOURCE_DENSE: u32 = 0;
 export const SOURCE_4BIT: u32 = 1;
 export const SOURCE_4BIT_DQ: u32 = 2;
+/** A bf16/f16 W (linalg.matmul_16bit) widened exactly on the fly (common/half.ts). */
+export const SOURCE_16BIT: u32 = 3;
 
 /** One GEMM call, written into the scratch by the kernel entry and read by the driver. */
 @unmanaged
@@ -95,6 +98,8 @@ export class GemmArgs {
   blockShift: u32;
   nestedShift: u32;
   offset: f32;
+  // 16-bit W (SOURCE_16BIT): `packed` points at the halves, logical [wRows, wCols]; 0 bf16, 1 f16.
+  halfFormat: u32;
   // Blocking (chosen from the scratch size, the same for every part of a call).
   mb: usize;
   nb: usize;
@@ -278,11 +283,11 @@ function packB(g: GemmArgs, scratch: usize, t: usize, j0: usize, nb: usize, k0: 
     const planes = scratch + PLANES_OFF;
     if (g.transB == 0) {
       // W [k, n] (the input-gradient path): rows k0.. of W, columns j0..j0+nb.
-      for (let kk: usize = 0; kk < kc; kk++) dequantRange(g, planes, (k0 + kk) * g.wCols + j0, nb, temp + ((kk * NB) << 2));
+      for (let kk: usize = 0; kk < kc; kk++) weightRange(g, planes, (k0 + kk) * g.wCols + j0, nb, temp + ((kk * NB) << 2));
       packPanelsN(temp, NB << 2, kc, nb, dst);
     } else {
       // W [n, k] (the forward path): rows j0.. of W, columns k0..k0+kc.
-      for (let jj: usize = 0; jj < nb; jj++) dequantRange(g, planes, (j0 + jj) * g.wCols + k0, kc, temp + ((jj * KC) << 2));
+      for (let jj: usize = 0; jj < nb; jj++) weightRange(g, planes, (j0 + jj) * g.wCols + k0, kc, temp + ((jj * KC) << 2));
       packPanelsT(temp, KC << 2, kc, nb, dst);
     }
   }
@@ -388,6 +393,14 @@ function storeTile(g: GemmArgs, t: usize, i: usize, rows: usize, j: usize, cols:
   }
 }
 
+/** W's flat elements [e0, e0+count) as f32 at dst: widened (16-bit W) or dequantized (4-bit W). */
+// @ts-ignore: decorator
+@inline
+function weightRange(g: GemmArgs, planes: usize, e0: usize, count: usize, dst: usize): void {
+  if (g.source == SOURCE_16BIT) widenRange(g.packed, g.halfFormat, e0, count, dst);
+  else dequantRange(g, planes, e0, count, dst);
+}
+
 /**
  * Dequantize W's flat elements [e0, e0+count) to f32 at dst: deq = f(code[nib(e)] * absmax_of(e >> blockShift)).
  * 32-aligned runs take the SIMD table lookup (a run of 32 never straddles a block: blocks are
@@ -435,3 +448,4 @@ export function gemmPlanes(scratch: usize, code: usize): void {
 }
 
 import { dequant32 } from './four_bit';
+import { widenRange } from './half';

@@ -63,6 +63,7 @@ export const TRAIN_OPTIONS: readonly TrainOption[] = [
   opt({ key: 'use_dora', flag: 'use-dora', type: 'bool', default: false, group: 'lora', help: 'DoRA: a trained magnitude per output feature' }),
 
   opt({ key: 'quant_type', flag: 'quant-type', type: 'string', choices: ['nf4', 'fp4', 'none'], group: 'quant', defaultText: 'nf4 (none with --full)', help: 'quantize the frozen base on load (a 4-bit folder stays as stored)' }),
+  opt({ key: 'base_dtype', flag: 'base-dtype', type: 'string', default: 'f32', choices: ['f32', 'bf16', 'f16'], group: 'quant', help: "storage of a dense base's linear weights with --quant-type none (bf16/f16: half the bytes, a bf16 checkpoint kept as stored)" }),
   opt({ key: 'double_quant', flag: 'double-quant', type: 'bool', default: false, group: 'quant', help: 'double quantization: the absmax values in 8 bits' }),
   opt({ key: 'blocksize', flag: 'blocksize', type: 'int', default: 64, min: 16, group: 'quant', help: 'weights per absmax block' }),
 
@@ -120,6 +121,7 @@ export interface TrainArgs {
   readonly use_rslora: boolean;
   readonly use_dora: boolean;
   readonly quant_type: 'nf4' | 'fp4' | 'none';
+  readonly base_dtype: 'f32' | 'bf16' | 'f16';
   readonly double_quant: boolean;
   readonly blocksize: number;
   readonly optim: 'adamw' | 'adamw_8bit' | 'sgd';
@@ -209,6 +211,8 @@ export function resolveTrainArgs(input: TrainArgsInput, where = 'kvant train'): 
   const full = out.full as boolean;
   if (out.quant_type === undefined) out.quant_type = full ? 'none' : 'nf4';
   if (full && out.quant_type !== 'none') throw new ConfigError(`${where}: quant_type`, 'none with --full (a 4-bit base cannot be trained)', String(out.quant_type));
+  if (out.base_dtype !== 'f32' && out.quant_type !== 'none') throw new ConfigError(`${where}: base_dtype`, 'f32 unless --quant-type none (a 4-bit base has its own storage)', String(out.base_dtype));
+  if (full && out.base_dtype !== 'f32') throw new ConfigError(`${where}: base_dtype`, 'f32 with --full (trained weights are f32)', String(out.base_dtype));
   if (full && out.adapter !== undefined) throw new ConfigError(`${where}: adapter`, 'no --adapter with --full', String(out.adapter));
   if (out.learning_rate === undefined) out.learning_rate = full ? 2e-5 : 2e-4;
   if (out.eval_data !== undefined && out.eval_fraction !== undefined) throw new ConfigError(`${where}: eval_data / eval_fraction`, 'one of them', 'both');
@@ -241,6 +245,7 @@ export const TRAJECTORY_KEYS: readonly (keyof TrainArgs)[] = [
   'use_rslora',
   'use_dora',
   'quant_type',
+  'base_dtype',
   'double_quant',
   'blocksize',
   'optim',

@@ -170,7 +170,7 @@ export class Trainer {
     // A bitsandbytes 4-bit folder (what `kvant quantize` writes) is loaded as stored.
     const stored4bit = await isFourBitFolder(args.model);
     const quant = args.quant_type === 'none' || stored4bit ? undefined : { quantType: args.quant_type, blocksize: args.blocksize, doubleQuant: args.double_quant };
-    const decoder = await Decoder.fromFolder(rt, args.model, { quant, checkpointing: args.gradient_checkpointing });
+    const decoder = await Decoder.fromFolder(rt, args.model, { quant, checkpointing: args.gradient_checkpointing, baseDtype: args.base_dtype === 'f32' ? undefined : args.base_dtype });
     try {
       if (args.full) decoder.enableFullFineTuning();
       else if (args.adapter) await decoder.loadAdapter(args.adapter, { isTrainable: true });
@@ -372,6 +372,9 @@ export class Trainer {
           await this.hooks.onEvent?.({ kind: 'log', entry });
         }
         if (a.eval_steps !== undefined && step % a.eval_steps === 0 && step !== total) await this.logEval();
+        // Let the event loop run once per step: a synchronous runtime (wasm) would otherwise hold off
+        // signals (Ctrl-C sets stopRequested from a handler) until the run ends.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (step % a.save_steps === 0 || (this.stopRequested && step < total)) await this.checkpoint();
       } catch (e) {
         this.optimizer.zeroGrad();
