@@ -6,9 +6,11 @@
  * NF4 + double-quant base, AdamW vs AdamW8bit (lr 1e-3, torch's other defaults). PyTorch + PEFT on
  * the CPU runs the same step (dense f32 base, AdamW, the same threads) in the same run (torch.ts).
  *
- * Each configuration runs in a child process of its own, so the peak RSS it reports
- * (`process.resourceUsage().maxRSS`, the whole Node process: runtime heap, host copies while
- * loading, Node itself) belongs to that configuration alone. Next to it, what the runtime holds:
+ * Each configuration runs in a child process of its own, so the peak RSS it reports (the whole Node
+ * process: runtime heap, host copies while loading, Node itself) belongs to that configuration
+ * alone: VmHWM of /proc/self/status, because Linux carries `getrusage`'s maxRSS
+ * (`process.resourceUsage().maxRSS`) over from the parent through fork + exec, so a child's maxRSS
+ * is never below the bench process's RSS (elsewhere maxRSS is used). Next to it, what the runtime holds:
  * weights (`loadReport.deviceBytes`), adapter and gradients (the trainable tensors), optimizer state
  * (`optimizer.stateBytes()`) and activations (`activationMemory(B, T)` + LoRA's saved x·Aᵀ).
  *
@@ -18,7 +20,7 @@
  *   await runTrainBench(runtimes, (line) => console.log(line));
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -58,7 +60,7 @@ export interface TrainMemory {
   readonly runtimeBytes: number;
   /** wasm: the linear memory's size at the end (it never shrinks: its high-water mark). */
   readonly wasmHeapBytes?: number;
-  /** process.resourceUsage().maxRSS of the child after the timed steps (the peak of the whole process). */
+  /** Peak RSS of the child after the timed steps (peakRssBytes(): the whole process's high-water mark). */
   readonly peakRssBytes: number;
   /** The same right after the runtime started (Node, tsx and the runtime before any model). */
   readonly startRssBytes: number;
@@ -86,10 +88,22 @@ export interface TrainBenchReport {
   readonly skipped: Readonly<Record<string, string>>;
 }
 
+/**
+ * Peak RSS of this process in bytes: VmHWM on Linux (this process image's own high-water mark);
+ * process.resourceUsage().maxRSS elsewhere (which on Linux starts at the parent's RSS after a spawn).
+ */
+export function peakRssBytes(): number {
+  if (existsSync('/proc/self/status')) {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
 /** Run one configuration in this process (the child's side). */
 export async function runTrainConfig(cfg: TrainConfig): Promise<TrainRow> {
   const rt = await createRuntime(cfg.runtime, { threads: cfg.threads });
-  const startRssBytes = process.resourceUsage().maxRSS * 1024;
+  const startRssBytes = peakRssBytes();
   const m = cfg.model;
   const where = `train bench ${m.name} ${cfg.base} ${cfg.optim} on ${cfg.runtime}`;
   try {
@@ -138,7 +152,7 @@ export async function runTrainConfig(cfg: TrainConfig): Promise<TrainRow> {
         ...memory,
         runtimeBytes: memory.weightBytes + memory.adapterBytes + memory.gradientBytes + memory.optimizerBytes + memory.activationBytes,
         ...(cfg.runtime === 'wasm' && heap !== undefined ? { wasmHeapBytes: heap } : {}),
-        peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        peakRssBytes: peakRssBytes(),
         startRssBytes,
       },
     };
