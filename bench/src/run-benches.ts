@@ -41,7 +41,7 @@ function setup(rt: Runtime, b: KernelBench) {
   const tensors: Record<string, Tensor> = {};
   for (const binding of spec.bindings) {
     const t = rt.alloc(binding.dtype, [bindingElements(spec, binding, b.params)]);
-    if (binding.access !== 'write') rt.write(t, inputs[binding.name]);
+    if (binding.access !== 'write' && !binding.scratch) rt.write(t, inputs[binding.name]);
     tensors[binding.name] = t;
   }
   return { spec, inputs, tensors };

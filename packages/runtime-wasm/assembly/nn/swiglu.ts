@@ -1,11 +1,14 @@
 // nn.swiglu — out = silu(gate) · up element-wise, silu(g) = g / (1 + exp(-g)) as torch computes it.
 // Shapes: gate, up, out f32[n, inter].
 // Math: out_e = f(f(g / f(1 + f(exp(-g)))) * up_e).
-// Idea: four elements per step with the SIMD exp of common/expf.ts (<= 1 ulp); the last partial
-// vector runs the same vector code on its lanes, so an element's bits never depend on where a
-// thread's range starts. `__part` splits the elements into contiguous ranges.
+// Idea: eight elements per step (two vectors, so the two exps and divisions overlap) with the
+// SIMD exp of common/expf.ts, whose constants are table loads rather than rebuilt immediates;
+// when all eight -g are in [-87, 88] (nearly always) the exp skips its clamp and scales by 2^n in
+// one multiply (expf4Near, the same bits). The last partial vector runs the same vector code on
+// its lanes, so an element's bits never depend on where a thread's range starts. `__part` splits
+// the elements into contiguous ranges.
 import { Bindings, Params } from '../generated/nn/swiglu';
-import { expf4 } from '../common/expf';
+import { expf4, expf4Near, ones4, outsideNear } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__swiglu(params: usize, bindings: usize): void {
@@ -25,16 +28,33 @@ export function nn__swiglu__part(params: usize, bindings: usize, part: u32, part
 // @ts-ignore: decorator
 @inline
 function silu(g: v128): v128 {
-  return f32x4.div(g, f32x4.add(f32x4.splat(1), expf4(f32x4.neg(g))));
+  return f32x4.div(g, f32x4.add(ones4(), expf4(f32x4.neg(g))));
+}
+
+/** silu(g) given m = -g, for m in expf4Near's range. */
+// @ts-ignore: decorator
+@inline
+function siluNear(g: v128, m: v128): v128 {
+  return f32x4.div(g, f32x4.add(ones4(), expf4Near(m)));
 }
 
 function range(b: Bindings, e0: usize, e1: usize): void {
   let e = e0;
-  for (; e + 4 <= e1; e += 4) {
+  for (; e + 8 <= e1; e += 8) {
     const o = e << 2;
-    v128.store(b.out + o, f32x4.mul(silu(v128.load(b.gate + o)), v128.load(b.up + o)));
+    const g0 = v128.load(b.gate + o);
+    const g1 = v128.load(b.gate + o, 16);
+    const m0 = f32x4.neg(g0);
+    const m1 = f32x4.neg(g1);
+    if (v128.any_true(v128.or(outsideNear(m0), outsideNear(m1)))) {
+      v128.store(b.out + o, f32x4.mul(silu(g0), v128.load(b.up + o)));
+      v128.store(b.out + o, f32x4.mul(silu(g1), v128.load(b.up + o, 16)), 16);
+    } else {
+      v128.store(b.out + o, f32x4.mul(siluNear(g0, m0), v128.load(b.up + o)));
+      v128.store(b.out + o, f32x4.mul(siluNear(g1, m1), v128.load(b.up + o, 16)), 16);
+    }
   }
-  if (e < e1) {
+  for (; e < e1; e += 4) {
     const o = e << 2;
     const cnt = isize(e1 - e);
     storeUpTo(b.out + o, f32x4.mul(silu(loadUpTo(b.gate + o, cnt)), loadUpTo(b.up + o, cnt)), cnt);
