@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { TRAIN_OPTIONS } from '@kvant/trainer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { kvantInProcess as kvant } from '../hostile/tree';
-import { parseTrainArgs } from './train';
+import { probeRuntime } from '@kvant/runtimes';
+import { parseTrainArgs, SOFTWARE_ADAPTER, trainRuntime } from './train';
 
 const root = join(import.meta.dirname, '..', '..', '..', '..');
 const model = join(root, 'models', 'tiny');
@@ -45,6 +46,23 @@ describe('kvant train', () => {
     const b = await parseTrainArgs(['--model', model, '--data', data, '--output-dir', 'o', '--full', '--target-modules', '.*proj$']);
     if (b === 'help') throw new Error('help');
     expect([b.quant_type, b.learning_rate, b.target_modules]).toEqual(['none', 2e-5, '.*proj$']);
+  });
+
+  it('--runtime auto: cuda, else a hardware WebGPU adapter, else wasm (never a software adapter)', async () => {
+    const lines: string[] = [];
+    const rt = await trainRuntime('auto', 1, (l) => lines.push(l));
+    try {
+      const cuda = await probeRuntime('cuda');
+      const webgpu = await probeRuntime('webgpu');
+      if (cuda.status === 'available') expect(rt.name).toBe('cuda');
+      else if (rt.name === 'webgpu') expect(rt.info().description).not.toMatch(SOFTWARE_ADAPTER);
+      else {
+        expect(rt.name).toBe('wasm');
+        if (webgpu.status === 'available' && SOFTWARE_ADAPTER.test(webgpu.description)) expect(lines.join('\n')).toMatch(/skipping the software WebGPU adapter/);
+      }
+    } finally {
+      rt.dispose();
+    }
   });
 
   it('--json: one JSON line per logging step, then the end with the files written', async () => {

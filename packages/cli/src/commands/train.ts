@@ -119,7 +119,7 @@ export async function parseTrainArgs(argv: string[]): Promise<TrainArgs | 'help'
   return resolveTrainArgs(input as TrainArgsInput);
 }
 
-const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|fallback/i;
+export const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|swiftshader|software|fallback/i;
 const TRAIN_KERNELS = [...DECODER_FORWARD_KERNELS, ...DECODER_BACKWARD_KERNELS, 'nn.argmax', 'linalg.sum_squares'];
 
 /** --runtime auto: cuda, then a hardware WebGPU adapter, then wasm. */
