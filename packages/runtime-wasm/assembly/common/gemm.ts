@@ -148,6 +148,7 @@ function unitCount(g: GemmArgs): u64 {
 export function gemmPart(scratch: usize, bytes: usize, part: u32, parts: u32): void {
   const g = gemmArgs(scratch);
   gemmBlocking(g, bytes);
+  if (parts > 1) balanceUnits(g, parts);
   const units = unitCount(g);
   const u0 = (units * u64(part)) / u64(parts);
   const u1 = (units * u64(part + 1)) / u64(parts);
@@ -159,6 +160,39 @@ export function gemmPart(scratch: usize, bytes: usize, part: u32, parts: u32): v
     const i0 = usize(rest / unitsN) * g.mb;
     const j0 = usize(rest % unitsN) * g.nb;
     gemmUnit(g, scratch, t, i0, j0);
+  }
+}
+
+/**
+ * With several parts, shrink mb (else nb) so that the unit count is a multiple of `parts` when a
+ * smaller blocking allows it: a part then gets as many units as any other (with the fixed blocking,
+ * 5 row units over 2 parts idle one thread for a fifth of the call). Depends only on the call and
+ * `parts`, so every part picks the same blocking; the bits do not depend on the blocking (each
+ * element's sum still walks k in order).
+ */
+function balanceUnits(g: GemmArgs, parts: u32): void {
+  const p = u64(parts);
+  const tilesM = (g.m + MR - 1) / MR;
+  const panelsN = (g.n + NR - 1) / NR;
+  const rowUnits = (g.m + g.mb - 1) / g.mb;
+  const colUnits = (g.n + g.nb - 1) / g.nb;
+  if ((u64(g.batch) * u64(rowUnits) * u64(colUnits)) % p == 0) return;
+  // Rows first: r target row units, each of ceil(tilesM / r) MR-row tiles.
+  for (let r = rowUnits + 1; r <= tilesM && r <= rowUnits + usize(parts); r++) {
+    const mb = MR * ((tilesM + r - 1) / r);
+    const actual = (g.m + mb - 1) / mb;
+    if ((u64(g.batch) * u64(actual) * u64(colUnits)) % p == 0) {
+      g.mb = mb;
+      return;
+    }
+  }
+  for (let c = colUnits + 1; c <= panelsN && c <= colUnits + usize(parts); c++) {
+    const nb = NR * ((panelsN + c - 1) / c);
+    const actual = (g.n + nb - 1) / nb;
+    if ((u64(g.batch) * u64(rowUnits) * u64(actual)) % p == 0) {
+      g.nb = nb;
+      return;
+    }
   }
 }
 
