@@ -60,17 +60,24 @@ export function parseSampling(command: string, values: Partial<Record<keyof type
 /** Kernels generation dispatches: the decoder's forward, the KV cache's, argmax and sampling. */
 const GENERATION_KERNELS = [...DECODER_FORWARD_KERNELS, ...DECODER_CACHE_KERNELS, 'nn.argmax', 'nn.sample'] as const;
 
+/** Start runtime `name`; when it lacks one of `kernels`, dispose it and say which (`<name> cannot run <kernel>: <why>`). */
+export async function openRuntimeFor(name: string, kernels: readonly string[], options: { threads?: number } = {}): Promise<Runtime | string> {
+  const rt = await createRuntime(name, options);
+  const missing = kernels.map((k) => [k, rt.supports(k)] as const).find(([, s]) => s !== true);
+  if (!missing) return rt;
+  rt.dispose();
+  return `${name} cannot run ${missing[0]}: ${missing[1]}`;
+}
+
 /** The named runtime, or the default one, falling back to reference when it lacks a kernel (said on stderr). */
 export async function chooseRuntime(command: string, name: string | undefined): Promise<Runtime> {
   if (name !== undefined && !isRuntimeName(name)) throw new UsageError(`kvant ${command} --runtime`, `one of ${RUNTIME_NAMES.join(', ')}`, JSON.stringify(name));
   const candidates = name ? [name] : [DEFAULT_RUNTIME, 'reference'];
   let reason = '';
   for (const c of candidates) {
-    const rt = await createRuntime(c);
-    const missing = GENERATION_KERNELS.map((k) => [k, rt.supports(k)] as const).find(([, s]) => s !== true);
-    if (!missing) return rt;
-    reason = `${c} cannot run ${missing[0]}: ${missing[1]}`;
-    rt.dispose();
+    const rt = await openRuntimeFor(c, GENERATION_KERNELS);
+    if (typeof rt !== 'string') return rt;
+    reason = rt;
     if (!name) process.stderr.write(`kvant ${command}: ${reason}; using the reference runtime\n`);
   }
   throw new ConfigError(`kvant ${command} --runtime`, 'a runtime with every kernel the decoder uses', reason);

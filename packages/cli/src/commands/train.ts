@@ -11,11 +11,12 @@ import { ConfigError, type Runtime } from '@kvant/abi';
 import { readRegularFile } from '@kvant/formats';
 import { DECODER_BACKWARD_KERNELS, DECODER_FORWARD_KERNELS } from '@kvant/model';
 import type { RuntimeName } from '@kvant/abi';
-import { createRuntime, probeRuntime } from '@kvant/runtimes';
+import { probeRuntime } from '@kvant/runtimes';
 import { resolveTrainArgs, TRAIN_OPTIONS, type TrainArgs, type TrainArgsInput, type TrainEvent, Trainer, type TrainOption, trainOption } from '@kvant/trainer';
 import cliProgress from 'cli-progress';
 import { parse as parseYaml } from 'yaml';
 import { type Command, formatBytes, parseCommandArgs, print, table, UsageError } from '../command';
+import { openRuntimeFor } from './generation-options';
 
 const GROUPS: Record<TrainOption['group'], string> = {
   paths: 'Model, data and output',
@@ -124,15 +125,7 @@ const TRAIN_KERNELS = [...DECODER_FORWARD_KERNELS, ...DECODER_BACKWARD_KERNELS, 
 
 /** --runtime auto: cuda, then a hardware WebGPU adapter, then wasm. */
 export async function trainRuntime(name: TrainArgs['runtime'], threads: number | undefined, log: (line: string) => void): Promise<Runtime> {
-  const open = async (n: RuntimeName) => {
-    const rt = await createRuntime(n, { threads });
-    const missing = TRAIN_KERNELS.map((k) => [k, rt.supports(k)] as const).find(([, s]) => s !== true);
-    if (missing) {
-      rt.dispose();
-      return `${n} cannot run ${missing[0]}: ${missing[1]}`;
-    }
-    return rt;
-  };
+  const open = (n: RuntimeName) => openRuntimeFor(n, TRAIN_KERNELS, { threads });
   if (name !== 'auto') {
     const rt = await open(name);
     if (typeof rt === 'string') throw new ConfigError('kvant train --runtime', 'a runtime with every kernel training uses', rt);

@@ -17,7 +17,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, FormatError, type Runtime, type Tensor } from '@kvant/abi';
+import { ConfigError, downloadF32, FormatError, type Runtime, type Tensor } from '@kvant/abi';
 import { pathExists, readRegularFile, SafetensorsFile, type TensorToWrite, writeDirAtomic, writeFileAtomic, writeSafetensors } from '@kvant/formats';
 import type { Optimizer } from '@kvant/optim';
 
@@ -134,10 +134,7 @@ export async function saveCheckpoint(outputDir: string, c: CheckpointContents): 
 /** Trained tensors read back to the host as F32 safetensors entries. */
 export async function hostTensors(list: readonly { readonly name: string; readonly param: Tensor }[]): Promise<[string, TensorToWrite][]> {
   const out: [string, TensorToWrite][] = [];
-  for (const { name, param } of list) {
-    const bytes = await param.runtime.read(param);
-    out.push([name, { dtype: 'F32', shape: [...param.shape], data: new Float32Array(bytes.buffer, bytes.byteOffset, param.size).slice() }]);
-  }
+  for (const { name, param } of list) out.push([name, { dtype: 'F32', shape: [...param.shape], data: await downloadF32(param) }]);
   return out;
 }
 

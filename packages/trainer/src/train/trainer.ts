@@ -168,7 +168,8 @@ export class Trainer {
       throw new DataConfigError(args.data, 'at least one training example with a loss-carrying token', `none (${data.train.stats.records} record(s), ${data.train.stats.droppedNoLoss} without loss after masking)`);
     }
     // A bitsandbytes 4-bit folder (what `kvant quantize` writes) is loaded as stored.
-    const stored4bit = await isFourBitFolder(args.model);
+    const modelConfig = JSON.parse((await readRegularFile(join(args.model, 'config.json'), 'a config.json')).toString('utf8'));
+    const stored4bit = Boolean(modelConfig?.quantization_config?.load_in_4bit);
     const quant = args.quant_type === 'none' || stored4bit ? undefined : { quantType: args.quant_type, blocksize: args.blocksize, doubleQuant: args.double_quant };
     const decoder = await Decoder.fromFolder(rt, args.model, { quant, checkpointing: args.gradient_checkpointing, baseDtype: args.base_dtype === 'f32' ? undefined : args.base_dtype });
     try {
@@ -196,7 +197,7 @@ export class Trainer {
       const totalSteps = args.max_steps > 0 ? args.max_steps : Math.max(1, Math.ceil(args.num_train_epochs * stepsPerEpoch));
       const warmupSteps = args.warmup_steps > 0 ? args.warmup_steps : Math.ceil(totalSteps * args.warmup_ratio);
       const scheduler = new LrScheduler(optimizer, args.lr_scheduler_type, { warmupSteps, numTrainingSteps: totalSteps });
-      const fingerprint = await runFingerprint(args, decoder);
+      const fingerprint = await runFingerprint(args, decoder, modelConfig);
       return new Trainer(rt, args, decoder, tokenizer, data, optimizer, scheduler, fingerprint, hooks, {
         trainRows: data.train.examples.length,
         evalRows: data.eval?.examples.length ?? 0,
@@ -506,10 +507,10 @@ function makeOptimizer(rt: Runtime, a: TrainArgs, params: readonly NamedParam[])
 }
 
 /** The options, model and data a checkpoint must share with a resumed run. */
-async function runFingerprint(a: TrainArgs, d: Decoder): Promise<Record<string, unknown>> {
+async function runFingerprint(a: TrainArgs, d: Decoder, modelConfig: unknown): Promise<Record<string, unknown>> {
   const fp: Record<string, unknown> = {};
   for (const k of TRAJECTORY_KEYS) fp[k] = a[k] ?? null;
-  fp.model_config = JSON.parse((await readRegularFile(join(a.model, 'config.json'), 'a config.json')).toString('utf8'));
+  fp.model_config = modelConfig;
   fp.base_storage = d.loadReport?.linearStorage ?? null;
   fp.data_sha256 = await fileHash(a.data);
   fp.eval_data_sha256 = a.eval_data ? await fileHash(a.eval_data) : null;
@@ -531,11 +532,6 @@ async function checkOutputDir(a: TrainArgs): Promise<void> {
     throw new OutputDirError(`kvant train: output_dir ${a.output_dir}`, 'an empty or new folder (or --overwrite-output-dir, or --resume-from-checkpoint)', `${names.length} entries (${names.slice(0, 4).join(', ')}${names.length > 4 ? ', …' : ''})`);
   }
   for (const c of await listCheckpoints(a.output_dir)) await rm(c.path, { recursive: true, force: true });
-}
-
-async function isFourBitFolder(dir: string): Promise<boolean> {
-  const config = JSON.parse((await readRegularFile(join(dir, 'config.json'), 'a config.json')).toString('utf8'));
-  return Boolean(config?.quantization_config?.load_in_4bit);
 }
 
 function fullParameterLine(d: Decoder): string {
