@@ -22,6 +22,8 @@ import { type ExampleModelSize, generateExampleModel } from '@kvant/formats';
 import { type Batch, Decoder } from '@kvant/model';
 import { clipGradNorm } from '@kvant/optim';
 import { Bench } from 'tinybench';
+import { linalgBenches, PEAK_NAME } from './linalg-suites';
+import { runBenches } from './run-benches';
 import { type TorchBaseline, torchBaseline } from './torch';
 
 /** The repository root (models/ and .cache/ are under it). */
@@ -68,6 +70,50 @@ export function llamaParameters(config: Record<string, number | boolean>): numbe
   const v = config.vocab_size as number;
   const block = c * (q + 2 * kv) + q * c + 3 * c * (config.intermediate_size as number) + 2 * c;
   return v * c * (config.tie_word_embeddings ? 1 : 2) + (config.num_hidden_layers as number) * block + c;
+}
+
+/**
+ * The least work one LoRA forward + backward can do, in flops (2 per multiply-add), with the base
+ * frozen and the embedding not trained:
+ * - every base linear's forward and input gradient (2·M·K·N each, the head included), except the
+ *   input gradient of block 0's q, k and v, whose input is the embedding (nothing uses it);
+ * - LoRA on every linear: forward x·Aᵀ and (x·Aᵀ)·Bᵀ, backward dB, d(x·Aᵀ), dA and dx (each
+ *   2·M·r·N or 2·M·r·K; again no dx into the embedding);
+ * - causal attention over the lower triangle only: forward Q·Kᵀ and P·V, backward dV, dP, dQ and
+ *   dK (no recomputation).
+ * Element-wise work is left out, so this is a lower bound. Its linear part equals what
+ * torch.utils.flop_counter counts for transformers + PEFT (model-bench.test.ts).
+ */
+export function fwdBwdFlops(config: Record<string, number | boolean>, b: number, t: number, r: number): { linears: number; attention: number; total: number } {
+  const c = config.hidden_size as number;
+  const h = config.num_attention_heads as number;
+  const d = (config.head_dim as number | undefined) ?? c / h;
+  const kv = (config.num_key_value_heads as number) * d;
+  const q = h * d;
+  const inter = config.intermediate_size as number;
+  const layers = config.num_hidden_layers as number;
+  const vocab = config.vocab_size as number;
+  const m = b * t;
+  // [K, N] of every linear in a block (q, k, v, o, gate, up, down), and whether it reads the block's input.
+  const linears: [number, number, boolean][] = [
+    [c, q, true],
+    [c, kv, true],
+    [c, kv, true],
+    [q, c, false],
+    [c, inter, false],
+    [c, inter, false],
+    [inter, c, false],
+  ];
+  let mac = vocab * c * m * 2; // the head: forward and input gradient
+  for (let l = 0; l < layers; l++) {
+    for (const [k, n, readsInput] of linears) {
+      const dx = !(l === 0 && readsInput);
+      mac += m * k * n * (dx ? 2 : 1); // base forward (+ input gradient)
+      mac += m * r * (k + n) + m * r * 2 * n + m * r * k * (dx ? 2 : 1); // LoRA: forward; dB, d(x·Aᵀ); dA (+ dx)
+    }
+  }
+  const attention = 2 * 6 * b * h * ((t * (t + 1)) / 2) * d * layers;
+  return { linears: 2 * mac, attention, total: 2 * mac + attention };
 }
 
 /** Make sure the model folder exists (generating it once); returns its parameter count. */
@@ -271,14 +317,35 @@ export async function runModelBench(runtimes: readonly Runtime[], log: (line: st
       for (const base of ['f32', 'nf4'] as const) rows.push(await benchOne(rt, m, parameters, base, t, isSoftwareGpu(rt) ? 1 : iterations, log));
     }
   }
+  // The ceiling, from this run: if every flop of the forward + backward ran at the wasm runtime's
+  // measured multiply-add peak, kvant's tokens/s over torch's would be peak / (torch's achieved rate).
+  let wasmPeak: number | undefined;
+  if (wasm) {
+    const [peak] = await runBenches(wasm, linalgBenches().filter((b) => b.name === PEAK_NAME), { log: (l) => log(`  ${l}`) });
+    wasmPeak = peak?.gflopPerS;
+    if (wasmPeak !== undefined) log(`\nwasm peak multiply-add rate (linalg.peak_flops, ${runtimeThreads(wasm)} threads): ${wasmPeak.toFixed(2)} GFLOP/s`);
+  }
   const targets: ModelBenchReport['targets'][number][] = [];
   for (const [model, target] of [
     ['tiny', 1.0],
     ['llama-100m', 0.3],
   ] as const) {
+    const m = benchModels().find((x) => x.name === model)!;
+    const fwdbwd = torch[model]?.ok ? (torch[model] as Extract<TorchBaseline, { ok: true }>).results.fwdbwd : undefined;
+    const flops = fwdBwdFlops(JSON.parse(readFileSync(join(m.dir, 'config.json'), 'utf8')), m.b, m.t, BENCH_LORA.r).total;
+    const torchGflops = fwdbwd ? flops / 1e9 / fwdbwd.medianS : undefined;
+    const ceiling = wasmPeak !== undefined && torchGflops !== undefined ? wasmPeak / torchGflops : undefined;
     for (const base of ['f32', 'nf4'] as const) {
       const measured = rows.find((r) => r.model === model && r.runtime === 'wasm' && r.base === base)?.fwdBwdVsTorch;
       targets.push({ what: `wasm fwd+bwd ${model} (${base} base) / torch (f32 base)`, measured, target: `>= ${target}`, met: measured === undefined ? undefined : measured >= target });
+    }
+    if (torchGflops !== undefined) {
+      log(`${model}: fwd+bwd is at least ${(flops / 1e9).toFixed(3)} GFLOP; torch ran it at ${torchGflops.toFixed(1)} GFLOP/s`);
+      targets.push({
+        what: `ceiling: wasm peak / torch's achieved GFLOP/s, fwd+bwd ${model}`,
+        measured: ceiling,
+        target: `(report: the most the ratio can be${ceiling !== undefined && ceiling < target ? `; below ${target}, so the target is unreachable on this CPU` : ''})`,
+      });
     }
   }
   log('\ntargets (issue 12, ratios from this run):');

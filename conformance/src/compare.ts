@@ -143,6 +143,6 @@ export function compareOutput(
   }
   const nmse = den === 0 ? num : num / den;
   const bad = !(nmse <= tol.max) || nanMismatch >= 0;
-  const at = nanMismatch >= 0 ? nanMismatch : 0;
+  const at = Math.max(nanMismatch, 0);
   return { elements: count, mismatches: bad ? count : 0, exempt: 0, budget: 0, maxError: nmse, first: bad ? { index: at, got: g[at], want: w[at] } : undefined };
 }

@@ -57,7 +57,7 @@ export function benchFigure(file: BenchFile, title: string): { svg: string; tabl
     rows.push('', '| ratio from this run | measured | target |', '|---|---:|---|');
     for (const t of targets) rows.push(`| ${t.what} | ${t.measured === undefined ? 'not measured' : t.measured.toFixed(3)} | ${t.target}${t.met === false ? ' (missed)' : ''} |`);
   }
-  if (file.linalg?.numpy && file.linalg.numpy.ok) {
+  if (file.linalg?.numpy?.ok) {
     rows.push('', '| numpy sgemm | threads | GFLOP/s |', '|---|---:|---:|');
     for (const r of file.linalg.numpy.results) rows.push(`| ${r.name} | ${r.threads} | ${r.gflopPerS.toFixed(2)} |`);
   }

@@ -25,7 +25,7 @@ import { ConfigError, type Runtime, type Tensor, upload } from '@kvant/abi';
 import { expectedTensors, type ExpectedTensor, type HfModelFolder, ModelFileError, toFloat32 } from '@kvant/formats';
 import { type BaseWeight, DenseBase, Dense16Base, FourBitBase } from '@kvant/lora';
 import { isBnb4bit, type QuantConfig, readQuantizedWeight } from '@kvant/quant';
-import { type DecoderConfig, kvWidth, qWidth } from './decoder-config';
+import type { DecoderConfig } from './decoder-config';
 
 /** One linear module: its frozen (or, for full fine-tuning, trainable dense) weight and bias. */
 export interface LinearModule {

@@ -454,7 +454,7 @@ export class Decoder {
     const c = this.config;
     const a = this.acts;
     const last = this.last;
-    if (!a || !last || !last.training || !a.grads) throw new ConfigError('Decoder.backward', 'a training forward (forward(batch, { training: true })) just before', 'none');
+    if (!a || !last?.training || !a.grads) throw new ConfigError('Decoder.backward', 'a training forward (forward(batch, { training: true })) just before', 'none');
     if (!last.hasLabels) throw new ConfigError('Decoder.backward', 'a forward with labels', 'a forward without labels');
     if (!this.lora && !this.fullGrads) throw new ConfigError('Decoder.backward', 'trainable parameters (addAdapter, loadAdapter with isTrainable, or enableFullFineTuning)', 'none');
     const g = a.grads;

@@ -34,6 +34,9 @@ function splitCases(): SplitCase[] {
     [131, 67, 259, 1, 0, 1],
     [96, 200, 129, 1, 1, 1],
     [65, 77, 161, 0, 0, 3],
+    // Units spread evenly (M 128: 66 + 62 rows, not 120 + 8), then more row units for 2 and 3 parts.
+    [128, 300, 70, 0, 1, 1],
+    [250, 40, 300, 1, 0, 1],
   ]) {
     const a = randn((batch - 1) * m * k + m * k, seed++);
     const b = randn(n * k, seed++); // stride_b = 0: one B for every batch
