@@ -85,3 +85,22 @@ export function torchBaseline(req: TorchRequest): TorchBaseline {
   for (const [mode, x] of Object.entries(p.results)) results[mode as TorchMode] = { medianS: x.median_s, samples: x.samples, tokensPerS: x.tokens_per_s };
   return { ok: true, versions: p.versions, threads: p.threads, trainableParams: p.trainable_params, initialLoss: p.initial_loss, results, peakRssBytes: p.peak_rss_bytes };
 }
+
+/**
+ * Two baselines of the same request (one timed before kvant's rows, one after) merged: per mode the
+ * faster, with every run's tokens/s kept in `runs`. On a shared machine torch's rate moved by 12x
+ * between runs of the same command; kvant is compared with torch's best, the conservative choice.
+ */
+export function fasterTorch(a: TorchBaseline, b: TorchBaseline): TorchBaseline & { runs?: Partial<Record<TorchMode, number[]>> } {
+  if (!a.ok) return b;
+  if (!b.ok) return a;
+  const results: Partial<Record<TorchMode, TorchModeResult>> = {};
+  const runs: Partial<Record<TorchMode, number[]>> = {};
+  for (const mode of new Set([...Object.keys(a.results), ...Object.keys(b.results)]) as Set<TorchMode>) {
+    const x = a.results[mode];
+    const y = b.results[mode];
+    results[mode] = x && y ? (y.tokensPerS > x.tokensPerS ? y : x) : (x ?? y);
+    runs[mode] = [x, y].filter((r) => r !== undefined).map((r) => r.tokensPerS);
+  }
+  return { ...a, results, peakRssBytes: Math.max(a.peakRssBytes, b.peakRssBytes), runs };
+}

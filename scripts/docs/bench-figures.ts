@@ -17,7 +17,17 @@ interface BenchFile {
   readonly runtimes: { name: string; description: string }[];
   readonly elements: number;
   readonly results: BenchResult[];
-  readonly linalg?: { readonly targets: readonly { what: string; measured?: number; target: string; met?: boolean }[]; readonly numpy?: { ok: boolean; results: { name: string; threads: number; gflopPerS: number }[] } };
+  readonly linalg?: { readonly targets: readonly Target[]; readonly numpy?: { ok: boolean; results: { name: string; threads: number; gflopPerS: number }[] } };
+  /** The nn suite's targets (an array), and the model suite's (under modelBench). */
+  readonly nn?: readonly Target[];
+  readonly modelBench?: { readonly targets: readonly Target[] };
+}
+
+interface Target {
+  readonly what: string;
+  readonly measured?: number;
+  readonly target: string;
+  readonly met?: boolean;
 }
 
 /** The SVG and the Markdown table of one results file. */
@@ -52,7 +62,7 @@ export function benchFigure(file: BenchFile, title: string): { svg: string; tabl
       return r ? `${rate(r)} | ${(100 * r.fractionOfCopy).toFixed(0)}%` : '– | –';
     }).join(' | ')} |`),
   ];
-  const targets = file.linalg?.targets ?? [];
+  const targets = [...(file.linalg?.targets ?? []), ...(file.nn ?? []), ...(file.modelBench?.targets ?? [])];
   if (targets.length) {
     rows.push('', '| ratio from this run | measured | target |', '|---|---:|---|');
     for (const t of targets) rows.push(`| ${t.what} | ${t.measured === undefined ? 'not measured' : t.measured.toFixed(3)} | ${t.target}${t.met === false ? ' (missed)' : ''} |`);
