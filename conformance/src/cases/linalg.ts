@@ -70,6 +70,11 @@ function matmul(): Case[] {
     { m: 129, n: 65, k: 61, ta: 1, beta: 1 },
     // gemv-like and a long k.
     { m: 1, n: 1000, k: 65, tb: 1 },
+    // wasm's gemv path (m = 1, trans_b 1): 2 and 3 leftover outputs, k not a multiple of 4, split
+    // over threads (over 2^18 flops), batched with padded strides and a broadcast A.
+    { label: 'gemv', m: 1, n: 1030, k: 259, tb: 1, beta: -1 },
+    { label: 'gemv', m: 1, n: 1031, k: 130, ta: 1, tb: 1, alpha: 0.5 },
+    { label: 'gemv', m: 1, n: 67, k: 130, tb: 1, batch: 3, sa: 0, sb: 67 * 130 + 5, sc: 67 + 3, beta: 0.25 },
     { m: 3, n: 5, k: 1000, alpha: -2, beta: 0.25 },
     { m: 257, n: 1, k: 13, ta: 1, tb: 1 },
     // A linear layer (M=64, K=256, N=96): forward x·Wᵀ, input gradient dy·W (accumulated), weight gradient dyᵀ·x.
@@ -134,10 +139,12 @@ function matmul4bit(): Case[] {
     { label: 'linear fwd', m: 64, n: 96, k: 256, trans: 0, blocksize: 64, table: 'nf4' },
     { label: 'linear dx', m: 64, n: 96, k: 256, trans: 1, blocksize: 64, table: 'nf4', beta: 1 },
     { label: 'gemv', m: 1, n: 1000, k: 128, trans: 0, blocksize: 128, table: 'nf4' },
+    { label: 'gemv', m: 1, n: 1031, k: 192, trans: 0, blocksize: 64, table: 'fp4', beta: 0.5 },
     { label: 'zero rows', m: 4, n: 9, k: 64, trans: 0, blocksize: 64, table: 'nf4', x: { gen: 'zero_blocks', blocksize: 64, every: 2 } },
   ];
   const dq: FourBitShape[] = [
     { m: 1, n: 1, k: 1, trans: 0, blocksize: 64, table: 'nf4', nested: 256 },
+    { label: 'gemv', m: 1, n: 1030, k: 130, trans: 0, blocksize: 64, table: 'nf4', nested: 256, beta: -1 },
     { m: 7, n: 13, k: 61, trans: 0, blocksize: 64, table: 'nf4', nested: 256 },
     { m: 7, n: 13, k: 61, trans: 1, blocksize: 64, table: 'fp4', nested: 64, beta: 1 },
     // 4191 weights (odd): 33 blocks of 128, one partial nested block of 256.
@@ -314,6 +321,7 @@ function matmul16bit(): Case[] {
     { label: 'linear fwd', m: 64, n: 96, k: 256, trans: 0 },
     { label: 'linear dx', m: 64, n: 96, k: 256, trans: 1, beta: 1 },
     { label: 'gemv', m: 1, n: 1000, k: 128, trans: 0 },
+    { label: 'gemv', m: 1, n: 1029, k: 131, trans: 0, beta: 0.25 },
     { label: 'specials W', m: 5, n: 31, k: 37, trans: 0, w: undefined },
     { label: 'specials W', m: 6, n: 37, k: 31, trans: 1, beta: -1, w: undefined },
     { label: 'awkward x', m: 5, n: 9, k: 33, trans: 0, x: { gen: 'awkward' } },

@@ -148,6 +148,10 @@ function unitCount(g: GemmArgs): u64 {
 export function gemmPart(scratch: usize, bytes: usize, part: u32, parts: u32): void {
   const g = gemmArgs(scratch);
   gemmBlocking(g, bytes);
+  if (gemvApplies(g)) {
+    gemvPart(g, scratch, part, parts);
+    return;
+  }
   if (parts > 1) balanceUnits(g, parts);
   const units = unitCount(g);
   const u0 = (units * u64(part)) / u64(parts);
@@ -161,6 +165,109 @@ export function gemmPart(scratch: usize, bytes: usize, part: u32, parts: u32): v
     const j0 = usize(rest % unitsN) * g.nb;
     gemmUnit(g, scratch, t, i0, j0);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One output row (m == 1, the decode step of generation) against W rows: a matrix-vector product.
+// The blocked path would pad the row to MR = 6 (six times the multiply-adds) and pack all of W on
+// every call; here each group of 4 outputs reads 4 rows of W in place, 4 k steps at a time,
+// transposes the 4 x 4 block with shuffles so that lane i holds row j + i, and accumulates
+// acc = f(acc + f(x_kk * W[j + i, kk])) in k order — the same sum, so the same bits.
+// ---------------------------------------------------------------------------------------------
+
+/** m == 1 and op(B)[kk, j] = W[j, kk] (trans_b 1, or a 4-bit/16-bit W in its forward layout) whose 4 rows fit the temp tile. */
+function gemvApplies(g: GemmArgs): bool {
+  if (g.m != 1 || g.transB != 1) return false;
+  return g.source == SOURCE_DENSE || g.k * 4 <= g.nb * g.kc;
+}
+
+/** Groups of 4 outputs (over every batch) [floor(part·G/parts), floor((part+1)·G/parts)). */
+function gemvPart(g: GemmArgs, scratch: usize, part: u32, parts: u32): void {
+  const groups = u64((g.n + 3) >> 2);
+  const total = groups * u64(g.batch);
+  const u0 = (total * u64(part)) / u64(parts);
+  const u1 = (total * u64(part + 1)) / u64(parts);
+  const temp = scratch + g.tempOff;
+  const planes = scratch + PLANES_OFF;
+  const k = g.k;
+  for (let u = u0; u < u1; u++) {
+    const t = usize(u / groups);
+    const j = usize(u % groups) << 2;
+    const valid = min(4, g.n - j);
+    // The 4 rows (past n: row j again, computed and not stored).
+    let r0: usize, r1: usize, r2: usize, r3: usize;
+    if (g.source == SOURCE_DENSE) {
+      const w = g.b + ((t * g.strideB + j * k) << 2);
+      const row = k << 2;
+      r0 = w;
+      r1 = valid > 1 ? w + row : w;
+      r2 = valid > 2 ? w + 2 * row : w;
+      r3 = valid > 3 ? w + 3 * row : w;
+    } else {
+      for (let i: usize = 0; i < valid; i++) weightRange(g, planes, (j + i) * g.wCols, k, temp + ((i * k) << 2));
+      r0 = temp;
+      r1 = valid > 1 ? temp + (k << 2) : temp;
+      r2 = valid > 2 ? temp + (k << 3) : temp;
+      r3 = valid > 3 ? temp + 3 * (k << 2) : temp;
+    }
+    const acc = gemvDot4(g.a + ((t * g.strideA) << 2), r0, r1, r2, r3, k);
+    storeRow(g, t, j, valid, acc);
+  }
+}
+
+/** Lane i: the sequential sum over kk of x[kk]·row_i[kk], from +0. */
+function gemvDot4(x: usize, r0: usize, r1: usize, r2: usize, r3: usize, k: usize): v128 {
+  let acc = f32x4.splat(0);
+  let kk: usize = 0;
+  for (; kk + 4 <= k; kk += 4) {
+    const o = kk << 2;
+    const v0 = v128.load(r0 + o);
+    const v1 = v128.load(r1 + o);
+    const v2 = v128.load(r2 + o);
+    const v3 = v128.load(r3 + o);
+    const t0 = i32x4.shuffle(v0, v1, 0, 4, 1, 5);
+    const t1 = i32x4.shuffle(v2, v3, 0, 4, 1, 5);
+    const t2 = i32x4.shuffle(v0, v1, 2, 6, 3, 7);
+    const t3 = i32x4.shuffle(v2, v3, 2, 6, 3, 7);
+    acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(x + o), i64x2.shuffle(t0, t1, 0, 2)));
+    acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(x + o, 4), i64x2.shuffle(t0, t1, 1, 3)));
+    acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(x + o, 8), i64x2.shuffle(t2, t3, 0, 2)));
+    acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(x + o, 12), i64x2.shuffle(t2, t3, 1, 3)));
+  }
+  for (; kk < k; kk++) {
+    const o = kk << 2;
+    let c = f32x4.splat(load<f32>(r0 + o));
+    c = f32x4.replace_lane(c, 1, load<f32>(r1 + o));
+    c = f32x4.replace_lane(c, 2, load<f32>(r2 + o));
+    c = f32x4.replace_lane(c, 3, load<f32>(r3 + o));
+    acc = f32x4.add(acc, f32x4.mul(v128.load32_splat(x + o), c));
+  }
+  return acc;
+}
+
+/** Outputs j .. j + cols - 1 of row 0 of C[t] from acc, as storeTile writes a tile row. */
+function storeRow(g: GemmArgs, t: usize, j: usize, cols: usize, acc: v128): void {
+  const dst = g.c + ((t * g.strideC + j) << 2);
+  const useBeta = g.beta != 0;
+  if (cols == 4) {
+    let x = acc;
+    if (g.useAlpha) x = f32x4.mul(f32x4.splat(g.alpha), x);
+    if (useBeta) x = f32x4.add(x, f32x4.mul(f32x4.splat(g.beta), v128.load(dst)));
+    v128.store(dst, x);
+    return;
+  }
+  storeLane(g, dst, f32x4.extract_lane(acc, 0), useBeta);
+  if (cols > 1) storeLane(g, dst + 4, f32x4.extract_lane(acc, 1), useBeta);
+  if (cols > 2) storeLane(g, dst + 8, f32x4.extract_lane(acc, 2), useBeta);
+}
+
+// @ts-ignore: decorator
+@inline
+function storeLane(g: GemmArgs, dst: usize, acc: f32, useBeta: bool): void {
+  let y = acc;
+  if (g.useAlpha) y = g.alpha * y;
+  if (useBeta) y = y + g.beta * load<f32>(dst);
+  store<f32>(dst, y);
 }
 
 /**
