@@ -60,13 +60,17 @@ export function benchModels(): BenchModel[] {
   ];
 }
 
-/** Parameters of a Llama config.json (embedding, head unless tied, blocks, final norm). */
-export function llamaParameters(config: Record<string, number | boolean>): number {
+/** The widths of a Llama config.json: hidden C, heads H, head dim D, q width H·D, k/v width Hkv·D. */
+function llamaWidths(config: Record<string, number | boolean>): { c: number; h: number; d: number; q: number; kv: number } {
   const c = config.hidden_size as number;
   const h = config.num_attention_heads as number;
   const d = (config.head_dim as number | undefined) ?? c / h;
-  const kv = (config.num_key_value_heads as number) * d;
-  const q = h * d;
+  return { c, h, d, q: h * d, kv: (config.num_key_value_heads as number) * d };
+}
+
+/** Parameters of a Llama config.json (embedding, head unless tied, blocks, final norm). */
+export function llamaParameters(config: Record<string, number | boolean>): number {
+  const { c, q, kv } = llamaWidths(config);
   const v = config.vocab_size as number;
   const block = c * (q + 2 * kv) + q * c + 3 * c * (config.intermediate_size as number) + 2 * c;
   return v * c * (config.tie_word_embeddings ? 1 : 2) + (config.num_hidden_layers as number) * block + c;
@@ -85,11 +89,7 @@ export function llamaParameters(config: Record<string, number | boolean>): numbe
  * torch.utils.flop_counter counts for transformers + PEFT (model-bench.test.ts).
  */
 export function fwdBwdFlops(config: Record<string, number | boolean>, b: number, t: number, r: number): { linears: number; attention: number; total: number } {
-  const c = config.hidden_size as number;
-  const h = config.num_attention_heads as number;
-  const d = (config.head_dim as number | undefined) ?? c / h;
-  const kv = (config.num_key_value_heads as number) * d;
-  const q = h * d;
+  const { c, h, d, q, kv } = llamaWidths(config);
   const inter = config.intermediate_size as number;
   const layers = config.num_hidden_layers as number;
   const vocab = config.vocab_size as number;
@@ -329,6 +329,8 @@ export async function runModelBench(runtimes: readonly Runtime[], log: (line: st
         for (let i = first; i < rows.length; i++) {
           const r = rows[i];
           rows[i] = { ...r, forwardVsTorch: tf ? r.forwardTokensPerS / tf : undefined, fwdBwdVsTorch: tb ? r.fwdBwdTokensPerS / tb : undefined };
+          const x = (v: number | undefined) => (v === undefined ? '–' : `${v.toFixed(2)}x`);
+          log(`    ${m.name} ${r.base.padEnd(3)} ${r.runtime} against torch's faster run: forward ${x(rows[i].forwardVsTorch)}, fwd+bwd ${x(rows[i].fwdBwdVsTorch)}`);
         }
       }
     }

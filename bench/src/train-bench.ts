@@ -227,7 +227,11 @@ export async function runTrainBench(runtimes: readonly Runtime[], log: (line: st
       torch[m.name] = best;
       const tps = best.ok ? best.results.train?.tokensPerS : undefined;
       log(`  torch again: ${best.runs?.train?.map((x) => x.toFixed(0)).join(' / ')} tok/s (before / after kvant; ratios use the faster)`);
-      for (let i = first; i < rows.length; i++) if (tps) rows[i] = { ...rows[i], vsTorch: rows[i].tokensPerS / tps };
+      for (let i = first; i < rows.length; i++) {
+        if (!tps) continue;
+        rows[i] = { ...rows[i], vsTorch: rows[i].tokensPerS / tps };
+        log(`    ${rows[i].runtime} ${rows[i].base.padEnd(3)} ${rows[i].optim.padEnd(10)} against torch's faster run: ${rows[i].vsTorch?.toFixed(2)}x`);
+      }
     }
   }
   return { rows, torch, skipped };
