@@ -3,9 +3,10 @@
 //         matrices stride_a / stride_b / stride_c elements apart (0 broadcasts A or B).
 // Math: acc = +0; for kk = 0..k-1 in order: acc = f(acc + f(opA(i,kk) * opB(kk,j)));
 //       beta == 0: c = f(alpha * acc) (old C not read); else c = f(f(alpha * acc) + f(beta * c)).
-// Idea: the blocked, packed GEMM of common/gemm.ts (4x8 register block, panels packed for every
-// transpose combination), so each element's sum still walks k in order and the bits equal the
-// reference; `__part` computes a disjoint range of MB x NB output units for the threaded runtime.
+// Idea: the blocked, packed GEMM of common/gemm.ts (6x8 register block, panels packed for every
+// transpose combination; one-row calls with trans_b 1 take its matrix-vector path), so each
+// element's sum still walks k in order and the bits equal the reference; `__part` computes a
+// disjoint range of output units for the threaded runtime.
 import { Bindings, Params } from '../generated/linalg/matmul';
 import { GEMM_SCRATCH_BYTES, gemmArgs, gemmPart, SINGLE_THREAD_SCRATCH, SINGLE_THREAD_SCRATCH_BYTES, SOURCE_DENSE } from '../common/gemm';
 
