@@ -84,13 +84,15 @@ export async function runLinalgBenches(runtimes: readonly Runtime[], results: Be
   const square = squareName(FULL_SCALE);
   if (wasm) {
     const np = numpy.ok ? numpy.results.find((r) => r.name === square && r.threads === cores)?.gflopPerS : undefined;
-    // The most any wasm kernel can reach against numpy here: the runtime's own multiply-add peak
-    // (no FMA in wasm SIMD, 4 lanes) over numpy's sgemm (FMA, as wide as the CPU has), same run.
-    const wasmPeak = find(results, 'wasm', PEAK_NAME)?.gflopPerS;
-    const ceiling = wasmPeak !== undefined && np ? wasmPeak / np : undefined;
-    const unreachable = ceiling !== undefined && ceiling < 0.35 ? `unreachable on this CPU: wasm's measured peak is ${ceiling.toFixed(3)} of numpy's sgemm` : undefined;
+    // About the most any wasm kernel can reach against numpy here: the best multiply-add rate wasm
+    // showed in this run (its peak kernel, or a matmul when noise put one above it; no FMA in wasm
+    // SIMD, 4 lanes) over numpy's sgemm (FMA, as wide as the CPU has).
+    const wasmRates = results.filter((r) => r.runtime === 'wasm' && (r.kernel === 'linalg.peak_flops' || r.kernel.startsWith('linalg.matmul'))).map((r) => r.gflopPerS);
+    const wasmBest = wasmRates.length ? Math.max(...wasmRates) : undefined;
+    const ceiling = wasmBest !== undefined && np ? wasmBest / np : undefined;
+    const unreachable = ceiling !== undefined && ceiling < 0.35 ? `unreachable on this CPU: wasm's best multiply-add rate in this run is ${ceiling.toFixed(3)} of numpy's sgemm` : undefined;
     ratio(`wasm (${wasmThreads} threads) matmul ${sq}³ / numpy sgemm (${cores} threads)`, find(results, 'wasm', square)?.gflopPerS, np, '>= 0.35', (x) => x >= 0.35, numpy.ok ? unreachable : numpy.reason);
-    ratio(`ceiling: wasm peak multiply-add rate (${wasmThreads} threads) / numpy sgemm (${cores} threads)`, wasmPeak, np, '(report: the most the ratio above can be)', () => true, numpy.ok ? undefined : numpy.reason);
+    ratio(`ceiling: wasm's best multiply-add rate in this run (${wasmThreads} threads) / numpy sgemm (${cores} threads)`, wasmBest, np, '(report: about the most the ratio above can be)', () => true, numpy.ok ? undefined : numpy.reason);
     ratio(`wasm ${wasmThreads} threads / 1 thread, matmul ${sq}³`, find(results, 'wasm', square)?.gflopPerS, find(results, 'wasm 1 thread', square)?.gflopPerS, '>= 1.8', (x) => x >= 1.8, wasmThreads > 1 ? undefined : 'one core here');
   }
   for (const [name, scale] of scales) {
