@@ -1,7 +1,8 @@
 /**
  * Runs the nn benchmarks on each runtime and reports the issue's ratios from the same run:
  * attention forward at T = 1024 as a fraction of that runtime's matmul rate (target >= 0.5), and
- * the element-wise kernels as fractions of its copy bandwidth (target >= 0.6 on wasm).
+ * the element-wise kernels as fractions of that runtime's copy bandwidth for the same bytes (target
+ * >= 0.6 on wasm; the fraction of the suite's 16 MiB copy is reported too).
  */
 import { getKernel, type Runtime } from '@kvant/abi';
 import { FULL_SCALE, linalgBenches, SMALL_SCALE, squareName } from './linalg-suites';
