@@ -284,14 +284,14 @@ function balanceUnits(g: GemmArgs, parts: u32): void {
   const tilesM = (g.m + MR - 1) / MR;
   const panelsN = (g.n + NR - 1) / NR;
   // As many units as before (or fewer), each within one MR tile (NR panel) of the others.
-  g.mb = MR * ((tilesM + (g.m + g.mb - 1) / g.mb - 1) / ((g.m + g.mb - 1) / g.mb));
-  g.nb = NR * ((panelsN + (g.n + g.nb - 1) / g.nb - 1) / ((g.n + g.nb - 1) / g.nb));
+  g.mb = evenBlock(tilesM, (g.m + g.mb - 1) / g.mb, MR);
+  g.nb = evenBlock(panelsN, (g.n + g.nb - 1) / g.nb, NR);
   const rowUnits = (g.m + g.mb - 1) / g.mb;
   const colUnits = (g.n + g.nb - 1) / g.nb;
   if ((u64(g.batch) * u64(rowUnits) * u64(colUnits)) % p == 0) return;
   // Rows first: r target row units, each of ceil(tilesM / r) MR-row tiles.
   for (let r = rowUnits + 1; r <= tilesM && r <= rowUnits + usize(parts); r++) {
-    const mb = MR * ((tilesM + r - 1) / r);
+    const mb = evenBlock(tilesM, r, MR);
     const actual = (g.m + mb - 1) / mb;
     if ((u64(g.batch) * u64(actual) * u64(colUnits)) % p == 0) {
       g.mb = mb;
@@ -299,13 +299,20 @@ function balanceUnits(g: GemmArgs, parts: u32): void {
     }
   }
   for (let c = colUnits + 1; c <= panelsN && c <= colUnits + usize(parts); c++) {
-    const nb = NR * ((panelsN + c - 1) / c);
+    const nb = evenBlock(panelsN, c, NR);
     const actual = (g.n + nb - 1) / nb;
     if ((u64(g.batch) * u64(rowUnits) * u64(actual)) % p == 0) {
       g.nb = nb;
       return;
     }
   }
+}
+
+/** The block width that spreads `tiles` tiles of `width` over `units` units: width · ceil(tiles / units). */
+// @ts-ignore: decorator
+@inline
+function evenBlock(tiles: usize, units: usize, width: usize): usize {
+  return width * ((tiles + units - 1) / units);
 }
 
 /** One mb x nb unit of C[t] at (i0, j0). */
