@@ -24,8 +24,9 @@
  * is an architecture without a mapping here — before any file is written.
  */
 import { basename, resolve } from 'node:path';
-import { ConfigError, downloadF32 } from '@kvant/abi';
+import { ConfigError, downloadF32, type Tensor } from '@kvant/abi';
 import { type GgmlType, type GgufTensor, type GgufValue, ggufValue, isJsonObject, type JsonValue, readJsonFile, writeGguf } from '@kvant/formats';
+import { type BaseWeight, denseCopy } from '@kvant/lora';
 import { type ChatTemplate, loadChatTemplates } from './chat-template';
 import type { Decoder } from './decoder';
 import type { DecoderConfig } from './decoder-config';
@@ -322,7 +323,6 @@ export async function exportGguf(decoder: Decoder, out: string, options: GgufExp
   const notes = [...arch.notes];
   const name = options.name ?? basename(resolve(source || 'model'));
   const inputs = [...(source ? [source] : []), ...(options.inputs ?? [])];
-  const rt = decoder.runtime;
   const general: [string, GgufValue][] = [
     ['general.architecture', ggufValue.string(arch.arch)],
     ['general.type', ggufValue.string(options.adapterOnly ? 'adapter' : 'model')],
@@ -382,6 +382,17 @@ export async function exportGguf(decoder: Decoder, out: string, options: GgufExp
       const t = tensorOf(hfName);
       add(hfName, t.shape, async () => (await downloadF32(t)).slice());
     };
+    // A linear's weight: the merged tensor, else its base (dequantized when 4-bit, widened when 16-bit).
+    const addWeight = (hfName: string, w: Tensor | undefined, base: BaseWeight) => {
+      add(hfName, [base.outFeatures, base.inFeatures], async () => {
+        const t = w ?? denseCopy(base);
+        try {
+          return (await downloadF32(t)).slice();
+        } finally {
+          if (!w) base.runtime.free(t);
+        }
+      });
+    };
     const linears = linearModules(decoder.weights);
     addOther('model.embed_tokens.weight');
     for (let l = 0; l < c.layers; l++) {
@@ -389,40 +400,14 @@ export async function exportGguf(decoder: Decoder, out: string, options: GgufExp
       addOther(`${p}.input_layernorm.weight`);
       for (const m of linears.filter((x) => x.name.startsWith(`${p}.`))) {
         if (m.name.endsWith('.mlp.gate_proj')) addOther(`${p}.post_attention_layernorm.weight`);
-        const w = merged.parameters.get(`${m.name}.weight`);
-        const base = merged.linears.get(m.name) ?? m.base;
-        const shape = [base.outFeatures, base.inFeatures];
-        add(`${m.name}.weight`, shape, async () => {
-          if (w) return (await downloadF32(w)).slice();
-          const t = rt.alloc('f32', shape);
-          try {
-            base.dequantizeInto(t);
-            return (await downloadF32(t)).slice();
-          } finally {
-            rt.free(t);
-          }
-        });
+        addWeight(`${m.name}.weight`, merged.parameters.get(`${m.name}.weight`), merged.linears.get(m.name) ?? m.base);
         const bias = merged.parameters.get(`${m.name}.bias`) ?? m.bias;
         if (bias) add(`${m.name}.bias`, bias.shape, async () => (await downloadF32(bias)).slice());
       }
     }
     addOther('model.norm.weight');
     const head = decoder.weights.lmHead;
-    if (head) {
-      const w = merged.parameters.get('lm_head.weight');
-      const base = merged.linears.get(head.name) ?? head.base;
-      const shape = [base.outFeatures, base.inFeatures];
-      add('lm_head.weight', shape, async () => {
-        if (w) return (await downloadF32(w)).slice();
-        const t = rt.alloc('f32', shape);
-        try {
-          base.dequantizeInto(t);
-          return (await downloadF32(t)).slice();
-        } finally {
-          rt.free(t);
-        }
-      });
-    }
+    if (head) addWeight('lm_head.weight', merged.parameters.get('lm_head.weight'), merged.linears.get(head.name) ?? head.base);
     const fallback = tensors.filter((t) => options.type === 'q8_0' && t.shape.length === 2 && t.type === 'F16');
     if (fallback.length) notes.push(`${fallback.length} tensors with rows not a multiple of 32 written as F16 (Q8_0 blocks are 32 values)`);
     const layout = await writeGguf(out, { metadata, tensors }, { force: options.force, inputs });

@@ -30,7 +30,7 @@ import {
   writeDirAtomic,
   writeSafetensorsSharded,
 } from '@kvant/formats';
-import { type BaseWeight, FourBitBase } from '@kvant/lora';
+import { type BaseWeight, denseCopy, FourBitBase } from '@kvant/lora';
 import { fromBitsAndBytesConfig, type PyValue, pythonJsonDumps, toBitsAndBytesConfig, toBnbTensors } from '@kvant/quant';
 import type { Decoder } from './decoder';
 import { linearModules, otherParameters } from './decoder-weights';
@@ -140,12 +140,11 @@ export async function saveModelFolder(decoder: Decoder, dir: string, options: Sa
       dtype: st,
       shape,
       data: async () => {
-        const t = decoder.runtime.alloc('f32', shape);
+        const t = denseCopy(base);
         try {
-          base.dequantizeInto(t);
           return fromFloat32(await downloadF32(t), st, shape).data;
         } finally {
-          decoder.runtime.free(t);
+          base.runtime.free(t);
         }
       },
     };
