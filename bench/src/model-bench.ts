@@ -296,11 +296,14 @@ export async function runModelBench(runtimes: readonly Runtime[], log: (line: st
   const rows: ModelBenchRow[] = [];
   const torch: Record<string, TorchBaseline> = {};
   const skipped: Record<string, string> = {};
+  /** Each model's least forward + backward work (fwdBwdFlops), for the ceiling rows. */
+  const flopsOf: Record<string, number> = {};
   for (const m of benchModels()) {
     const parameters = await ensureBenchModel(m, log);
     log(`\n${m.name} (${(parameters / 1e6).toFixed(2)}M parameters), B ${m.b} × T ${m.t}, LoRA r ${BENCH_LORA.r} alpha ${BENCH_LORA.lora_alpha} all-linear:`);
-    const vocab = JSON.parse(readFileSync(join(m.dir, 'config.json'), 'utf8')).vocab_size as number;
-    const request = { model: m.dir, threads, b: m.b, t: m.t, inputIds: benchIds(vocab, m.b, m.t), r: BENCH_LORA.r, alpha: BENCH_LORA.lora_alpha, lr: 1e-3, modes: ['forward', 'fwdbwd'] as ('forward' | 'fwdbwd')[] };
+    const config = JSON.parse(readFileSync(join(m.dir, 'config.json'), 'utf8'));
+    flopsOf[m.name] = fwdBwdFlops(config, m.b, m.t, BENCH_LORA.r).total;
+    const request = { model: m.dir, threads, b: m.b, t: m.t, inputIds: benchIds(config.vocab_size, m.b, m.t), r: BENCH_LORA.r, alpha: BENCH_LORA.lora_alpha, lr: 1e-3, modes: ['forward', 'fwdbwd'] as ('forward' | 'fwdbwd')[] };
     const t = torchBaseline(request);
     torch[m.name] = t;
     const first = rows.length;
@@ -348,9 +351,8 @@ export async function runModelBench(runtimes: readonly Runtime[], log: (line: st
     ['tiny', 1.0],
     ['llama-100m', 0.3],
   ] as const) {
-    const m = benchModels().find((x) => x.name === model)!;
     const fwdbwd = torch[model]?.ok ? (torch[model] as Extract<TorchBaseline, { ok: true }>).results.fwdbwd : undefined;
-    const flops = fwdBwdFlops(JSON.parse(readFileSync(join(m.dir, 'config.json'), 'utf8')), m.b, m.t, BENCH_LORA.r).total;
+    const flops = flopsOf[model];
     const torchGflops = fwdbwd ? flops / 1e9 / fwdbwd.medianS : undefined;
     const ceiling = wasmPeak !== undefined && torchGflops !== undefined ? wasmPeak / torchGflops : undefined;
     for (const base of ['f32', 'nf4'] as const) {
