@@ -10,8 +10,9 @@
 // expf1 is the same on one lane, so a row's tail gets the bits its SIMD body would have given.
 // This version's idea: the constants are loads from one table (V8 rebuilds a v128.const from
 // immediates at every use inside a loop), the two scale factors come from the shifted bits in six
-// integer operations, and expf4Near drops the clamp and scales in one multiply for arguments in
-// [-87, 88] — all bit-identical to the straightforward form (checked on all 2^32 f32 inputs).
+// integer operations, and expf4Near drops the clamp and scales by an integer add to the exponent
+// for arguments in [-87, 88] (expf4NearNeg takes -x without negating) — all bit-identical to the
+// straightforward form (checked on all 2^32 f32 inputs, and on the ranges of the Near forms).
 //
 // expScalar / logScalar: the f64 functions rounded once to f32 — what the reference computes,
 // for the few exps and logs per row (rescale factors, log-sum-exp), where speed does not matter.
@@ -36,6 +37,8 @@ const EXP_K: usize = memory.data<f32>([
   1.7014118346046923e38, 1.7014118346046923e38, 1.7014118346046923e38, 1.7014118346046923e38, // 208: 2^127, the bits 0x7f000000
   -87.0, -87.0, -87.0, -87.0, // 224: expf4Near's range, low
   88.0, 88.0, 88.0, 88.0, // 240: and high
+  -1.44269504, -1.44269504, -1.44269504, -1.44269504, // 256: -log2 e (expf4NearNeg)
+  87.0, 87.0, 87.0, 87.0, // 272: the bound on |g| of expf4NearNeg's callers
 ], 16);
 
 /** 1.0 in every lane, from the table (for callers' own 1 + ...). */
@@ -81,9 +84,10 @@ export function expf4(x0: v128): v128 {
 }
 
 /**
- * expf4 for lanes known to be in [-87, 88] (or NaN), bit for bit: there the clamp does nothing
- * and n is in [-126, 127], so 2^n is one normal f32 and p·2^n rounds once, as p·2^(n>>1)·2^(n-n>>1)
- * does (the first product is exact). Saves the clamp and five of the scaling's operations.
+ * expf4 for lanes known to be in [-87, 88] (or NaN), bit for bit: there the clamp does nothing,
+ * n is in [-126, 127] and p·2^n is a normal f32 (for n = -126, r > 0 and p > 1), so the scaling is
+ * exact: adding n << 23 (the low bits of shifted, shifted up) to p's exponent field gives the bits
+ * that p·2^(n>>1)·2^(n-n>>1) rounds to. Saves the clamp and six of the scaling's operations.
  * (Checked against expf4 on every f32 input in that range.)
  */
 // @ts-ignore: decorator
@@ -91,7 +95,42 @@ export function expf4(x0: v128): v128 {
 export function expf4Near(x: v128): v128 {
   const shifted = f32x4.add(f32x4.mul(x, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
   const p = expPoly(x, shifted);
-  return f32x4.mul(p, i32x4.add(i32x4.shl(shifted, 23), v128.load(EXP_K, 192)));
+  return i32x4.add(p, i32x4.shl(shifted, 23));
+}
+
+/**
+ * expf4Near(-g), bit for bit, without the negation (for silu's exp(-g); -g in [-87, 88], or NaN).
+ * Round-to-nearest is symmetric in sign, so with x = -g: f(x·L) = f(g·(-L)); r = f(f(x - nC1) -
+ * nC2) = -t for t = f(f(g + nC1) + nC2); each Horner step f(f(p·r) + c) = f(c - f(p·t)); and
+ * f(f(p·r²) + r) = f(f(p·t²) - t). (Checked against expf4Near(-g) on every f32 g in [-88, 87].)
+ */
+// @ts-ignore: decorator
+@inline
+export function expf4NearNeg(g: v128): v128 {
+  const shifted = f32x4.add(f32x4.mul(g, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
+  const n = f32x4.sub(shifted, v128.load(EXP_K, 48));
+  let t = f32x4.add(g, f32x4.mul(n, v128.load(EXP_K, 64)));
+  t = f32x4.add(t, f32x4.mul(n, v128.load(EXP_K, 80)));
+  const t2 = f32x4.mul(t, t);
+  let p = v128.load(EXP_K, 96);
+  p = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(p, t));
+  p = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(p, t));
+  p = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(p, t));
+  p = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(p, t));
+  p = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(p, t));
+  p = f32x4.add(f32x4.sub(f32x4.mul(p, t2), t), v128.load(EXP_K, 192));
+  return i32x4.add(p, i32x4.shl(shifted, 23));
+}
+
+/**
+ * Nonzero when a lane of a or b has |g| > 87, i.e. may be outside expf4NearNeg's range (NaN
+ * lanes are inside). One compare per vector, on |g|.
+ */
+// @ts-ignore: decorator
+@inline
+export function anyFar(a: v128, b: v128): bool {
+  const k = v128.load(EXP_K, 272);
+  return v128.any_true(v128.or(f32x4.gt(f32x4.abs(a), k), f32x4.gt(f32x4.abs(b), k)));
 }
 
 /** All-ones in the lanes of x outside expf4Near's [-87, 88] (NaN lanes are inside: 0). */

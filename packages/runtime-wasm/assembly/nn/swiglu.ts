@@ -3,12 +3,12 @@
 // Math: out_e = f(f(g / f(1 + f(exp(-g)))) * up_e).
 // Idea: eight elements per step (two vectors, so the two exps and divisions overlap) with the
 // SIMD exp of common/expf.ts, whose constants are table loads rather than rebuilt immediates;
-// when all eight -g are in [-87, 88] (nearly always) the exp skips its clamp and scales by 2^n in
-// one multiply (expf4Near, the same bits). The last partial vector runs the same vector code on
+// when all eight |g| are at most 87 (nearly always) the exp skips its clamp, scales by 2^n with an
+// integer add and takes g rather than -g (expf4NearNeg, the same bits). The last partial vector runs the same vector code on
 // its lanes, so an element's bits never depend on where a thread's range starts. `__part` splits
 // the elements into contiguous ranges.
 import { Bindings, Params } from '../generated/nn/swiglu';
-import { expf4, expf4Near, ones4, outsideNear } from '../common/expf';
+import { anyFar, expf4, expf4NearNeg, ones4 } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__swiglu(params: usize, bindings: usize): void {
@@ -31,11 +31,11 @@ function silu(g: v128): v128 {
   return f32x4.div(g, f32x4.add(ones4(), expf4(f32x4.neg(g))));
 }
 
-/** silu(g) given m = -g, for m in expf4Near's range. */
+/** silu(g) for -g in expf4Near's range. */
 // @ts-ignore: decorator
 @inline
-function siluNear(g: v128, m: v128): v128 {
-  return f32x4.div(g, f32x4.add(ones4(), expf4Near(m)));
+function siluNear(g: v128): v128 {
+  return f32x4.div(g, f32x4.add(ones4(), expf4NearNeg(g)));
 }
 
 function range(b: Bindings, e0: usize, e1: usize): void {
@@ -44,14 +44,12 @@ function range(b: Bindings, e0: usize, e1: usize): void {
     const o = e << 2;
     const g0 = v128.load(b.gate + o);
     const g1 = v128.load(b.gate + o, 16);
-    const m0 = f32x4.neg(g0);
-    const m1 = f32x4.neg(g1);
-    if (v128.any_true(v128.or(outsideNear(m0), outsideNear(m1)))) {
+    if (anyFar(g0, g1)) {
       v128.store(b.out + o, f32x4.mul(silu(g0), v128.load(b.up + o)));
       v128.store(b.out + o, f32x4.mul(silu(g1), v128.load(b.up + o, 16)), 16);
     } else {
-      v128.store(b.out + o, f32x4.mul(siluNear(g0, m0), v128.load(b.up + o)));
-      v128.store(b.out + o, f32x4.mul(siluNear(g1, m1), v128.load(b.up + o, 16)), 16);
+      v128.store(b.out + o, f32x4.mul(siluNear(g0), v128.load(b.up + o)));
+      v128.store(b.out + o, f32x4.mul(siluNear(g1), v128.load(b.up + o, 16)), 16);
     }
   }
   for (; e < e1; e += 4) {

@@ -3,10 +3,10 @@
 // Math: ex = f(exp(-g)); dup = f(dy * f(g / f(1 + ex))); sig = f(1 / f(1 + ex));
 //       dgate = f(f(f(dy * u) * sig) * f(1 + f(g * f(1 - sig)))).
 // Idea: as nn.swiglu: eight elements per step (two vectors in flight) with the table-constant
-// SIMD exp, its clamp-free expf4Near when all eight -g are in [-87, 88] (the same bits); the
+// SIMD exp, its clamp-free expf4NearNeg(g) = expf4Near(-g) when all eight |g| <= 87 (the same bits); the
 // last partial vector runs the same code on its lanes. Contiguous ranges per part.
 import { Bindings, Params } from '../generated/nn/swiglu_backward';
-import { expf4, expf4Near, ones4, outsideNear } from '../common/expf';
+import { anyFar, expf4, expf4NearNeg, ones4 } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__swiglu_backward(params: usize, bindings: usize): void {
@@ -42,14 +42,12 @@ function range(b: Bindings, e0: usize, e1: usize): void {
     const o = e << 2;
     const g0 = v128.load(b.gate + o);
     const g1 = v128.load(b.gate + o, 16);
-    const m0 = f32x4.neg(g0);
-    const m1 = f32x4.neg(g1);
-    if (v128.any_true(v128.or(outsideNear(m0), outsideNear(m1)))) {
-      grads(b, o, g0, expf4(m0));
-      grads(b, o + 16, g1, expf4(m1));
+    if (anyFar(g0, g1)) {
+      grads(b, o, g0, expf4(f32x4.neg(g0)));
+      grads(b, o + 16, g1, expf4(f32x4.neg(g1)));
     } else {
-      grads(b, o, g0, expf4Near(m0));
-      grads(b, o + 16, g1, expf4Near(m1));
+      grads(b, o, g0, expf4NearNeg(g0));
+      grads(b, o + 16, g1, expf4NearNeg(g1));
     }
   }
   const one = ones4();
