@@ -21,7 +21,7 @@ import { runTrainBench, type TrainBenchReport } from './train-bench';
 import { type BenchResult, runBenches } from './run-benches';
 import { BENCH_N, quantBenches } from './suites';
 
-const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|model|train|all] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
+const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|model|train|all] [--only TEXT] [--n ELEMENTS] [--time MS] [--json] [--json-out FILE]
   --runtime R   runtimes to compare (default: wasm, plus webgpu and cuda where they start);
                 the first one is the baseline of the ratios
   --suite S     quant: the quant kernels against copy bandwidth; linalg: matmul (1024³ and
@@ -35,6 +35,8 @@ const USAGE = `usage: pnpm bench [--runtime R]... [--suite quant|linalg|nn|lora|
                 train: training-step tokens/s and memory (tiny and ~100M, dense and NF4, AdamW and
                 AdamW8bit; each configuration in its own process for its peak RSS) next to torch;
                 all (default): every suite
+  --only TEXT   quant, linalg and nn suites: only the benchmarks whose name contains TEXT
+                (case-insensitive; e.g. --suite nn --only cross-entropy); the copy always runs
   --n N         elements per quant kernel (default ${BENCH_N})
   --threads N   wasm: threads to split heavy kernels over (default: this machine's cores)
   --time MS     minimum time per kernel (default 400)
@@ -80,6 +82,7 @@ function parseBenchArgs(argv: string[]) {
         runtime: { type: 'string', multiple: true },
         n: { type: 'string' },
         suite: { type: 'string' },
+        only: { type: 'string' },
         threads: { type: 'string' },
         json: { type: 'boolean' },
         'json-out': { type: 'string' },
@@ -108,6 +111,9 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
   const suite = values.suite ?? 'all';
   if (!['quant', 'linalg', 'nn', 'lora', 'model', 'train', 'all'].includes(suite)) throw new BenchUsageError(`--suite: expected quant, linalg, nn, lora, model, train or all, found ${JSON.stringify(suite)}`);
   const timeMs = values.time === undefined ? undefined : positiveInt('time', values.time, 400);
+  const only = values.only;
+  if (only !== undefined && !['quant', 'linalg', 'nn'].includes(suite)) throw new BenchUsageError(`--only: filters the kernel suites; expected --suite quant, linalg or nn with it, found --suite ${suite}`);
+  if (only !== undefined && only.trim() === '') throw new BenchUsageError('--only: expected some text of a benchmark name, found an empty string');
   const runtimes: Runtime[] = [];
   const skipped: Record<string, string> = {};
   for (const name of names) {
@@ -133,10 +139,10 @@ async function runBenchCommand(argv: string[], logArg?: (line: string) => void):
       log(`\n${rt.name}: ${rt.info().description}`);
       // The copy benchmark always runs: every other rate is reported against it.
       const list = suite === 'quant' || suite === 'all' ? quantBenches(n) : quantBenches(n).slice(0, 1);
-      results.push(...(await runBenches(rt, list, { log, timeMs })));
+      results.push(...(await runBenches(rt, list, { log, timeMs, only })));
     }
-    if (suite === 'linalg' || suite === 'all') linalg = await runLinalgBenches(runtimes, results, { log, timeMs });
-    if (suite === 'nn' || suite === 'all') nn = await runNnBenches(runtimes, results, { log, timeMs });
+    if (suite === 'linalg' || suite === 'all') linalg = await runLinalgBenches(runtimes, results, { log, timeMs, only });
+    if (suite === 'nn' || suite === 'all') nn = await runNnBenches(runtimes, results, { log, timeMs, only });
     if (suite === 'lora' || suite === 'all') {
       for (const rt of runtimes) {
         if (rt.name === 'cuda-emu') continue; // an emulator: its timings say nothing

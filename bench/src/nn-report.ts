@@ -8,7 +8,7 @@ import { getKernel, type Runtime } from '@kvant/abi';
 import { FULL_SCALE, linalgBenches, SMALL_SCALE, squareName } from './linalg-suites';
 import type { Target } from './linalg-report';
 import { attentionName, nnBenches } from './nn-suites';
-import { type BenchOptions, type BenchResult, runBenches } from './run-benches';
+import { type BenchOptions, type BenchResult, runBenches, selected } from './run-benches';
 
 const isSoftware = (rt: Runtime) => rt.name === 'webgpu' && /llvmpipe|swiftshader|lavapipe/i.test(rt.info().description);
 const find = (results: readonly BenchResult[], runtime: string, name: string) => results.find((r) => r.runtime === runtime && r.name === name);
@@ -25,13 +25,13 @@ export async function runNnBenches(runtimes: readonly Runtime[], results: BenchR
     const scale = small ? SMALL_SCALE : FULL_SCALE;
     const copy = find(results, rt.name, 'copy')?.gbPerS;
     log(`\n${rt.name} nn${small ? ' (software renderer: T <= 1024, fewer rows)' : ''}:`);
+    const list = nnBenches(small).filter((b) => selected(b.name, options.only));
     // The matmul rate the attention is compared with, unless the linalg suite measured it already.
     const square = squareName(scale);
-    if (!find(results, rt.name, square)) results.push(...(await runBenches(rt, linalgBenches(scale).filter((b) => b.name === square), { ...options, copyGbPerS: copy })));
-    const list = nnBenches(small);
+    if (list.some((b) => b.kernel.startsWith('nn.attention')) && !find(results, rt.name, square)) results.push(...(await runBenches(rt, linalgBenches(scale).filter((b) => b.name === square), { ...options, copyGbPerS: copy })));
     results.push(...(await runBenches(rt, list, { ...options, copyGbPerS: copy })));
     const matmul = find(results, rt.name, square)?.gflopPerS;
-    for (const d of [64, 128]) {
+    for (const d of list.some((b) => b.kernel === 'nn.attention') ? [64, 128] : []) {
       const a = find(results, rt.name, attentionName('forward', 1024, d))?.gflopPerS;
       const measured = a !== undefined && matmul ? a / matmul : undefined;
       targets.push({ what: `${rt.name}: attention forward T=1024 D=${d} / matmul ${scale.square}³ GFLOP/s`, measured, target: '>= 0.5', met: measured === undefined ? undefined : measured >= 0.5 });

@@ -32,6 +32,13 @@ export interface BenchOptions {
   readonly label?: string;
   /** mem.copy GB/s of this runtime, when the list does not start with the copy benchmark. */
   readonly copyGbPerS?: number;
+  /** Run only the benchmarks whose name contains this (case-insensitive); copies always run. */
+  readonly only?: string;
+}
+
+/** Whether `--only` keeps the benchmark called `name` (every one without `--only`). */
+export function selected(name: string, only: string | undefined): boolean {
+  return only === undefined || name.toLowerCase().includes(only.toLowerCase());
 }
 
 /** Allocate and fill the inputs of a benchmark on `rt`; outputs are allocated empty. */
@@ -59,6 +66,7 @@ export async function runBenches(rt: Runtime, benches: readonly KernelBench[], o
   let copyGbPerS = options.copyGbPerS ?? 0;
   const label = options.label ?? rt.name;
   for (const b of benches) {
+    if (b.kernel !== 'mem.copy' && !selected(b.name, options.only)) continue;
     let s: ReturnType<typeof setup>;
     try {
       s = setup(rt, b);

@@ -139,7 +139,7 @@ describe('[8.8] the text report is linear in the number of tensors', () => {
 });
 
 describe('[8.8] pnpm bench: usage errors exit 2 without a stack trace', () => {
-  for (const args of [['--n', 'abc'], ['--n', '0'], ['--bogus'], ['--time', '-5']]) {
+  for (const args of [['--n', 'abc'], ['--n', '0'], ['--bogus'], ['--time', '-5'], ['--only', 'copy'], ['--suite', 'model', '--only', 'tiny'], ['--suite', 'nn', '--only', ' ']]) {
     it(`pnpm bench ${args.join(' ')}`, async () => {
       const { benchMain } = await import('@kvant/bench');
       let err = '';
