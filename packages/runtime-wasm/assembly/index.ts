@@ -11,7 +11,8 @@
 // on threads sharing one memory — writes every output element exactly once, with bits identical to
 // the plain export (every element's sum walks k in order, whatever the split). `scratch` points at
 // 1 MiB (1048576 bytes, 16-aligned) of memory private to that call; the kernel writes no other
-// memory than its outputs and that scratch (no writable static data). The plain export
+// memory than its outputs and that scratch (no writable static data; wasm globals, such as
+// common/expf.ts's EXP_B.., belong to each thread's own instance). The plain export
 // family__name(params, bindings) runs __part(params, bindings, 0, 1, <a static 1 MiB buffer>), so
 // only one plain dispatch of these kernels may run at a time.
 

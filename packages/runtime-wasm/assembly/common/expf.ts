@@ -122,6 +122,133 @@ export function expf4NearNeg(g: v128): v128 {
   return i32x4.add(p, i32x4.shl(shifted, 23));
 }
 
+// Four exps at once: expf4Near4(a, b, c, d) is expf4Near of each (expf4NearNeg4: expf4NearNeg),
+// the same operations interleaved step by step. One exp is a chain of ~20 dependent operations
+// (~80 cycles), and V8 emits them in source order without rescheduling, so one chain after another
+// fills the CPU's scheduler with waiting operations; four chains side by side give it independent
+// work (SwiGLU forward 0.76-0.84 of the time, its backward and the cross-entropy gradient
+// 0.74-0.86, measured old against new in one process). AssemblyScript returns one value: the
+// first result is returned, the other three are left in EXP_B, EXP_C, EXP_D for the caller to
+// read at once. Those are wasm globals, not memory: every thread's instance has its own.
+/** The second to fourth results of the last expf4Near4 / expf4NearNeg4. */
+export let EXP_B: v128 = i32x4.splat(0);
+export let EXP_C: v128 = i32x4.splat(0);
+export let EXP_D: v128 = i32x4.splat(0);
+
+// @ts-ignore: decorator
+@inline
+export function expf4Near4(xa: v128, xb: v128, xc: v128, xd: v128): v128 {
+  const sa = f32x4.add(f32x4.mul(xa, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
+  const sb = f32x4.add(f32x4.mul(xb, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
+  const sc = f32x4.add(f32x4.mul(xc, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
+  const sd = f32x4.add(f32x4.mul(xd, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
+  const na = f32x4.sub(sa, v128.load(EXP_K, 48));
+  const nb = f32x4.sub(sb, v128.load(EXP_K, 48));
+  const nc = f32x4.sub(sc, v128.load(EXP_K, 48));
+  const nd = f32x4.sub(sd, v128.load(EXP_K, 48));
+  let ta = f32x4.sub(xa, f32x4.mul(na, v128.load(EXP_K, 64)));
+  let tb = f32x4.sub(xb, f32x4.mul(nb, v128.load(EXP_K, 64)));
+  let tc = f32x4.sub(xc, f32x4.mul(nc, v128.load(EXP_K, 64)));
+  let td = f32x4.sub(xd, f32x4.mul(nd, v128.load(EXP_K, 64)));
+  ta = f32x4.sub(ta, f32x4.mul(na, v128.load(EXP_K, 80)));
+  tb = f32x4.sub(tb, f32x4.mul(nb, v128.load(EXP_K, 80)));
+  tc = f32x4.sub(tc, f32x4.mul(nc, v128.load(EXP_K, 80)));
+  td = f32x4.sub(td, f32x4.mul(nd, v128.load(EXP_K, 80)));
+  const qa = f32x4.mul(ta, ta);
+  const qb = f32x4.mul(tb, tb);
+  const qc = f32x4.mul(tc, tc);
+  const qd = f32x4.mul(td, td);
+  let pa = v128.load(EXP_K, 96);
+  let pb = v128.load(EXP_K, 96);
+  let pc = v128.load(EXP_K, 96);
+  let pd = v128.load(EXP_K, 96);
+  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 112));
+  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 112));
+  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 112));
+  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 112));
+  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 128));
+  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 128));
+  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 128));
+  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 128));
+  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 144));
+  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 144));
+  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 144));
+  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 144));
+  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 160));
+  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 160));
+  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 160));
+  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 160));
+  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 176));
+  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 176));
+  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 176));
+  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 176));
+  pa = f32x4.add(f32x4.add(f32x4.mul(pa, qa), ta), v128.load(EXP_K, 192));
+  pb = f32x4.add(f32x4.add(f32x4.mul(pb, qb), tb), v128.load(EXP_K, 192));
+  pc = f32x4.add(f32x4.add(f32x4.mul(pc, qc), tc), v128.load(EXP_K, 192));
+  pd = f32x4.add(f32x4.add(f32x4.mul(pd, qd), td), v128.load(EXP_K, 192));
+  EXP_B = i32x4.add(pb, i32x4.shl(sb, 23));
+  EXP_C = i32x4.add(pc, i32x4.shl(sc, 23));
+  EXP_D = i32x4.add(pd, i32x4.shl(sd, 23));
+  return i32x4.add(pa, i32x4.shl(sa, 23));
+}
+
+// @ts-ignore: decorator
+@inline
+export function expf4NearNeg4(ga: v128, gb: v128, gc: v128, gd: v128): v128 {
+  const sa = f32x4.add(f32x4.mul(ga, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
+  const sb = f32x4.add(f32x4.mul(gb, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
+  const sc = f32x4.add(f32x4.mul(gc, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
+  const sd = f32x4.add(f32x4.mul(gd, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
+  const na = f32x4.sub(sa, v128.load(EXP_K, 48));
+  const nb = f32x4.sub(sb, v128.load(EXP_K, 48));
+  const nc = f32x4.sub(sc, v128.load(EXP_K, 48));
+  const nd = f32x4.sub(sd, v128.load(EXP_K, 48));
+  let ta = f32x4.add(ga, f32x4.mul(na, v128.load(EXP_K, 64)));
+  let tb = f32x4.add(gb, f32x4.mul(nb, v128.load(EXP_K, 64)));
+  let tc = f32x4.add(gc, f32x4.mul(nc, v128.load(EXP_K, 64)));
+  let td = f32x4.add(gd, f32x4.mul(nd, v128.load(EXP_K, 64)));
+  ta = f32x4.add(ta, f32x4.mul(na, v128.load(EXP_K, 80)));
+  tb = f32x4.add(tb, f32x4.mul(nb, v128.load(EXP_K, 80)));
+  tc = f32x4.add(tc, f32x4.mul(nc, v128.load(EXP_K, 80)));
+  td = f32x4.add(td, f32x4.mul(nd, v128.load(EXP_K, 80)));
+  const qa = f32x4.mul(ta, ta);
+  const qb = f32x4.mul(tb, tb);
+  const qc = f32x4.mul(tc, tc);
+  const qd = f32x4.mul(td, td);
+  let pa = v128.load(EXP_K, 96);
+  let pb = v128.load(EXP_K, 96);
+  let pc = v128.load(EXP_K, 96);
+  let pd = v128.load(EXP_K, 96);
+  pa = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(pa, ta));
+  pb = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(pb, tb));
+  pc = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(pc, tc));
+  pd = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(pd, td));
+  pa = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(pa, ta));
+  pb = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(pb, tb));
+  pc = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(pc, tc));
+  pd = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(pd, td));
+  pa = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(pa, ta));
+  pb = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(pb, tb));
+  pc = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(pc, tc));
+  pd = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(pd, td));
+  pa = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(pa, ta));
+  pb = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(pb, tb));
+  pc = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(pc, tc));
+  pd = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(pd, td));
+  pa = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(pa, ta));
+  pb = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(pb, tb));
+  pc = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(pc, tc));
+  pd = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(pd, td));
+  pa = f32x4.add(f32x4.sub(f32x4.mul(pa, qa), ta), v128.load(EXP_K, 192));
+  pb = f32x4.add(f32x4.sub(f32x4.mul(pb, qb), tb), v128.load(EXP_K, 192));
+  pc = f32x4.add(f32x4.sub(f32x4.mul(pc, qc), tc), v128.load(EXP_K, 192));
+  pd = f32x4.add(f32x4.sub(f32x4.mul(pd, qd), td), v128.load(EXP_K, 192));
+  EXP_B = i32x4.add(pb, i32x4.shl(sb, 23));
+  EXP_C = i32x4.add(pc, i32x4.shl(sc, 23));
+  EXP_D = i32x4.add(pd, i32x4.shl(sd, 23));
+  return i32x4.add(pa, i32x4.shl(sa, 23));
+}
+
 /**
  * Nonzero when a lane of a or b has |g| > 87, i.e. may be outside expf4NearNeg's range (NaN
  * lanes are inside). One compare per vector, on |g|.

@@ -1,12 +1,12 @@
 // nn.cross_entropy_backward — dlogits = (softmax - onehot(label)) · dloss per row, in place over the logits.
 // Shapes: dlogits f32[n, v] (logits in, gradient out); labels i32[n]; lse, dloss f32[n].
 // Math: ignored row: +0.0; else p = f(exp(f(x_j - lse))); g = j == label ? f(p - 1) : p; out = f(g * dl).
-// Idea: element-wise given lse: one SIMD pass per row, eight elements per step (two vectors in
-// flight), with the table-constant vector exp, or its clamp-free expf4Near when all eight
-// arguments are in [-87, 88] (the same bits). The label's element is redone on its own from the
+// Idea: element-wise given lse: one SIMD pass per row, sixteen elements per step, with the
+// table-constant vector exp, or four interleaved clamp-free exps (expf4Near4) when all sixteen
+// arguments are in [-87, 88] (the same bits); then eight at a time. The label's element is redone on its own from the
 // same exp (expf1 equals a lane of expf4). `__part` splits the rows.
 import { Bindings, Params } from '../generated/nn/cross_entropy_backward';
-import { expf1, expf4, expf4Near, outsideNear } from '../common/expf';
+import { EXP_B, EXP_C, EXP_D, expf1, expf4, expf4Near, expf4Near4, outsideNear } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__cross_entropy_backward(params: usize, bindings: usize): void {
@@ -40,6 +40,24 @@ function rows(p: Params, b: Bindings, r0: usize, r1: usize): void {
     const lse = f32x4.splat(lsef);
     const dl = f32x4.splat(dlf);
     let j: usize = 0;
+    for (; j + 16 <= v; j += 16) {
+      const o = x + (j << 2);
+      const a0 = f32x4.sub(v128.load(o), lse);
+      const a1 = f32x4.sub(v128.load(o, 16), lse);
+      const a2 = f32x4.sub(v128.load(o, 32), lse);
+      const a3 = f32x4.sub(v128.load(o, 48), lse);
+      if (v128.any_true(v128.or(v128.or(outsideNear(a0), outsideNear(a1)), v128.or(outsideNear(a2), outsideNear(a3))))) {
+        v128.store(o, f32x4.mul(expf4(a0), dl));
+        v128.store(o, f32x4.mul(expf4(a1), dl), 16);
+        v128.store(o, f32x4.mul(expf4(a2), dl), 32);
+        v128.store(o, f32x4.mul(expf4(a3), dl), 48);
+      } else {
+        v128.store(o, f32x4.mul(expf4Near4(a0, a1, a2, a3), dl));
+        v128.store(o, f32x4.mul(EXP_B, dl), 16);
+        v128.store(o, f32x4.mul(EXP_C, dl), 32);
+        v128.store(o, f32x4.mul(EXP_D, dl), 48);
+      }
+    }
     for (; j + 8 <= v; j += 8) {
       const o = x + (j << 2);
       const a0 = f32x4.sub(v128.load(o), lse);

@@ -2,11 +2,12 @@
 // Shapes: gate, up, dout, dgate, dup f32[n, inter].
 // Math: ex = f(exp(-g)); dup = f(dy * f(g / f(1 + ex))); sig = f(1 / f(1 + ex));
 //       dgate = f(f(f(dy * u) * sig) * f(1 + f(g * f(1 - sig)))).
-// Idea: as nn.swiglu: eight elements per step (two vectors in flight) with the table-constant
-// SIMD exp, its clamp-free expf4NearNeg(g) = expf4Near(-g) when all eight |g| <= 87 (the same bits); the
-// last partial vector runs the same code on its lanes. Contiguous ranges per part.
+// Idea: as nn.swiglu: sixteen elements per step, with four interleaved clamp-free exps
+// (expf4NearNeg4, exp(-g) from g) when all sixteen |g| <= 87 (the same bits as the table-constant
+// SIMD exp), then eight and four at a time; the last partial vector runs the same code on its
+// lanes. Contiguous ranges per part.
 import { Bindings, Params } from '../generated/nn/swiglu_backward';
-import { anyFar, expf4, expf4NearNeg, ones4 } from '../common/expf';
+import { anyFar, EXP_B, EXP_C, EXP_D, expf4, expf4NearNeg, expf4NearNeg4, ones4 } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__swiglu_backward(params: usize, bindings: usize): void {
@@ -38,6 +39,28 @@ function grads(b: Bindings, o: usize, g: v128, ex: v128): void {
 
 function range(b: Bindings, e0: usize, e1: usize): void {
   let e = e0;
+  for (; e + 16 <= e1; e += 16) {
+    const o = e << 2;
+    const ga = v128.load(b.gate + o);
+    const gb = v128.load(b.gate + o, 16);
+    const gc = v128.load(b.gate + o, 32);
+    const gd = v128.load(b.gate + o, 48);
+    if (anyFar(ga, gb) || anyFar(gc, gd)) {
+      grads(b, o, ga, expf4(f32x4.neg(ga)));
+      grads(b, o + 16, gb, expf4(f32x4.neg(gb)));
+      grads(b, o + 32, gc, expf4(f32x4.neg(gc)));
+      grads(b, o + 48, gd, expf4(f32x4.neg(gd)));
+    } else {
+      const ea = expf4NearNeg4(ga, gb, gc, gd);
+      const eb = EXP_B;
+      const ec = EXP_C;
+      const ed = EXP_D;
+      grads(b, o, ga, ea);
+      grads(b, o + 16, gb, eb);
+      grads(b, o + 32, gc, ec);
+      grads(b, o + 48, gd, ed);
+    }
+  }
   for (; e + 8 <= e1; e += 8) {
     const o = e << 2;
     const g0 = v128.load(b.gate + o);
