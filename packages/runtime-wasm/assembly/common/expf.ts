@@ -48,21 +48,56 @@ export function ones4(): v128 {
   return v128.load(EXP_K, 192);
 }
 
-/** expf4 without its clamp: p(r) and the shifted n, shared by expf4 and expf4Near. */
+// The stages of one exp, each a few dependent operations; `neg` (a constant at every call, so
+// the branches fold) takes g for exp(-g) without negating it: round-to-nearest is symmetric in
+// sign, so with x = -g, f(x·L) = f(g·(-L)); r = f(f(x - nC1) - nC2) = -t for t = f(f(g + nC1) +
+// nC2); each Horner step f(f(p·r) + c) = f(c - f(p·t)); and f(f(p·r²) + r) = f(f(p·t²) - t).
+
+/** nearest(x·log2 e) in the low mantissa bits of shifted = f(f(x·log2 e) + 1.5·2^23). */
 // @ts-ignore: decorator
 @inline
-function expPoly(x: v128, shifted: v128): v128 {
+function expShift(x: v128, neg: bool): v128 {
+  // The 1.5·2^23 shift: the add rounds to an integer (ties to even, as f32x4.nearest), and the
+  // integer sits in the low mantissa bits, so no float-to-int conversion.
+  return f32x4.add(f32x4.mul(x, v128.load(EXP_K + (neg ? 256 : 32))), v128.load(EXP_K, 48));
+}
+
+/** r = f(f(x - n·C1) - n·C2) for n = shifted - 1.5·2^23 (neg: t = -r from g). */
+// @ts-ignore: decorator
+@inline
+function expReduce(x: v128, shifted: v128, neg: bool): v128 {
   const n = f32x4.sub(shifted, v128.load(EXP_K, 48));
-  let r = f32x4.sub(x, f32x4.mul(n, v128.load(EXP_K, 64)));
-  r = f32x4.sub(r, f32x4.mul(n, v128.load(EXP_K, 80)));
+  if (neg) return f32x4.add(f32x4.add(x, f32x4.mul(n, v128.load(EXP_K, 64))), f32x4.mul(n, v128.load(EXP_K, 80)));
+  return f32x4.sub(f32x4.sub(x, f32x4.mul(n, v128.load(EXP_K, 64))), f32x4.mul(n, v128.load(EXP_K, 80)));
+}
+
+/** One Horner step f(f(p·r) + c) with c at byte k of the table (neg: f(c - f(p·t))). */
+// @ts-ignore: decorator
+@inline
+function hornerStep(p: v128, r: v128, k: usize, neg: bool): v128 {
+  return neg ? f32x4.sub(v128.load(EXP_K + k), f32x4.mul(p, r)) : f32x4.add(f32x4.mul(p, r), v128.load(EXP_K + k));
+}
+
+/** p(r) = ((poly·r²) + r) + 1, the degree-7 polynomial by Horner (neg: of t = -r). */
+// @ts-ignore: decorator
+@inline
+function expPoly(r: v128, neg: bool): v128 {
   const r2 = f32x4.mul(r, r);
   let p = v128.load(EXP_K, 96);
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_K, 112));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_K, 128));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_K, 144));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_K, 160));
-  p = f32x4.add(f32x4.mul(p, r), v128.load(EXP_K, 176));
-  return f32x4.add(f32x4.add(f32x4.mul(p, r2), r), v128.load(EXP_K, 192));
+  p = hornerStep(p, r, 112, neg);
+  p = hornerStep(p, r, 128, neg);
+  p = hornerStep(p, r, 144, neg);
+  p = hornerStep(p, r, 160, neg);
+  p = hornerStep(p, r, 176, neg);
+  const pr2 = f32x4.mul(p, r2);
+  return f32x4.add(neg ? f32x4.sub(pr2, r) : f32x4.add(pr2, r), v128.load(EXP_K, 192));
+}
+
+/** p·2^n for arguments in [-87, 88] (see expf4Near): n << 23 added to p's exponent field. */
+// @ts-ignore: decorator
+@inline
+function expScaleNear(p: v128, shifted: v128): v128 {
+  return i32x4.add(p, i32x4.shl(shifted, 23));
 }
 
 // @ts-ignore: decorator
@@ -71,10 +106,8 @@ export function expf4(x0: v128): v128 {
   // pmax/pmin are one instruction each (wasm's min/max are NaN-exact sequences); a NaN x keeps
   // failing both compares, so it passes through.
   const x = f32x4.pmin(f32x4.pmax(x0, v128.load(EXP_K)), v128.load(EXP_K, 16));
-  // nearest(x·log2 e) by the 1.5·2^23 shift: the add rounds to an integer (ties to even, as
-  // f32x4.nearest), and the integer sits in the low mantissa bits, so no float-to-int conversion.
-  const shifted = f32x4.add(f32x4.mul(x, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
-  const p = expPoly(x, shifted);
+  const shifted = expShift(x, false);
+  const p = expPoly(expReduce(x, shifted, false), false);
   // 2^(n>>1) and 2^(n - n>>1) straight from the bits sb = 0x4b400000 + n of shifted (i32 wraps):
   // ((n>>1) + 127) << 23 = ((sb >> 1) << 23) + 0x3f800000, as 0x4b400000/2 << 23 wraps to 0;
   // (n - n>>1 + 127) << 23 = (sb << 23) - s1 + 0x7f000000. The same bits as computing n first.
@@ -93,33 +126,19 @@ export function expf4(x0: v128): v128 {
 // @ts-ignore: decorator
 @inline
 export function expf4Near(x: v128): v128 {
-  const shifted = f32x4.add(f32x4.mul(x, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
-  const p = expPoly(x, shifted);
-  return i32x4.add(p, i32x4.shl(shifted, 23));
+  const shifted = expShift(x, false);
+  return expScaleNear(expPoly(expReduce(x, shifted, false), false), shifted);
 }
 
 /**
- * expf4Near(-g), bit for bit, without the negation (for silu's exp(-g); -g in [-87, 88], or NaN).
- * Round-to-nearest is symmetric in sign, so with x = -g: f(x·L) = f(g·(-L)); r = f(f(x - nC1) -
- * nC2) = -t for t = f(f(g + nC1) + nC2); each Horner step f(f(p·r) + c) = f(c - f(p·t)); and
- * f(f(p·r²) + r) = f(f(p·t²) - t). (Checked against expf4Near(-g) on every f32 g in [-88, 87].)
+ * expf4Near(-g), bit for bit, without the negation (for silu's exp(-g); -g in [-87, 88], or NaN):
+ * the stages with `neg`. (Checked against expf4Near(-g) on every f32 g in [-88, 87].)
  */
 // @ts-ignore: decorator
 @inline
 export function expf4NearNeg(g: v128): v128 {
-  const shifted = f32x4.add(f32x4.mul(g, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
-  const n = f32x4.sub(shifted, v128.load(EXP_K, 48));
-  let t = f32x4.add(g, f32x4.mul(n, v128.load(EXP_K, 64)));
-  t = f32x4.add(t, f32x4.mul(n, v128.load(EXP_K, 80)));
-  const t2 = f32x4.mul(t, t);
-  let p = v128.load(EXP_K, 96);
-  p = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(p, t));
-  p = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(p, t));
-  p = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(p, t));
-  p = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(p, t));
-  p = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(p, t));
-  p = f32x4.add(f32x4.sub(f32x4.mul(p, t2), t), v128.load(EXP_K, 192));
-  return i32x4.add(p, i32x4.shl(shifted, 23));
+  const shifted = expShift(g, true);
+  return expScaleNear(expPoly(expReduce(g, shifted, true), true), shifted);
 }
 
 // Four exps at once: expf4Near4(a, b, c, d) is expf4Near of each (expf4NearNeg4: expf4NearNeg),
@@ -135,118 +154,38 @@ export let EXP_B: v128 = i32x4.splat(0);
 export let EXP_C: v128 = i32x4.splat(0);
 export let EXP_D: v128 = i32x4.splat(0);
 
+/** expf4Near (neg: expf4NearNeg) of a, b, c and d, stage by stage; b's to d's results in EXP_B..EXP_D. */
 // @ts-ignore: decorator
 @inline
-export function expf4Near4(xa: v128, xb: v128, xc: v128, xd: v128): v128 {
-  const sa = f32x4.add(f32x4.mul(xa, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
-  const sb = f32x4.add(f32x4.mul(xb, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
-  const sc = f32x4.add(f32x4.mul(xc, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
-  const sd = f32x4.add(f32x4.mul(xd, v128.load(EXP_K, 32)), v128.load(EXP_K, 48));
-  const na = f32x4.sub(sa, v128.load(EXP_K, 48));
-  const nb = f32x4.sub(sb, v128.load(EXP_K, 48));
-  const nc = f32x4.sub(sc, v128.load(EXP_K, 48));
-  const nd = f32x4.sub(sd, v128.load(EXP_K, 48));
-  let ta = f32x4.sub(xa, f32x4.mul(na, v128.load(EXP_K, 64)));
-  let tb = f32x4.sub(xb, f32x4.mul(nb, v128.load(EXP_K, 64)));
-  let tc = f32x4.sub(xc, f32x4.mul(nc, v128.load(EXP_K, 64)));
-  let td = f32x4.sub(xd, f32x4.mul(nd, v128.load(EXP_K, 64)));
-  ta = f32x4.sub(ta, f32x4.mul(na, v128.load(EXP_K, 80)));
-  tb = f32x4.sub(tb, f32x4.mul(nb, v128.load(EXP_K, 80)));
-  tc = f32x4.sub(tc, f32x4.mul(nc, v128.load(EXP_K, 80)));
-  td = f32x4.sub(td, f32x4.mul(nd, v128.load(EXP_K, 80)));
-  const qa = f32x4.mul(ta, ta);
-  const qb = f32x4.mul(tb, tb);
-  const qc = f32x4.mul(tc, tc);
-  const qd = f32x4.mul(td, td);
-  let pa = v128.load(EXP_K, 96);
-  let pb = v128.load(EXP_K, 96);
-  let pc = v128.load(EXP_K, 96);
-  let pd = v128.load(EXP_K, 96);
-  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 112));
-  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 112));
-  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 112));
-  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 112));
-  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 128));
-  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 128));
-  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 128));
-  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 128));
-  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 144));
-  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 144));
-  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 144));
-  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 144));
-  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 160));
-  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 160));
-  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 160));
-  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 160));
-  pa = f32x4.add(f32x4.mul(pa, ta), v128.load(EXP_K, 176));
-  pb = f32x4.add(f32x4.mul(pb, tb), v128.load(EXP_K, 176));
-  pc = f32x4.add(f32x4.mul(pc, tc), v128.load(EXP_K, 176));
-  pd = f32x4.add(f32x4.mul(pd, td), v128.load(EXP_K, 176));
-  pa = f32x4.add(f32x4.add(f32x4.mul(pa, qa), ta), v128.load(EXP_K, 192));
-  pb = f32x4.add(f32x4.add(f32x4.mul(pb, qb), tb), v128.load(EXP_K, 192));
-  pc = f32x4.add(f32x4.add(f32x4.mul(pc, qc), tc), v128.load(EXP_K, 192));
-  pd = f32x4.add(f32x4.add(f32x4.mul(pd, qd), td), v128.load(EXP_K, 192));
-  EXP_B = i32x4.add(pb, i32x4.shl(sb, 23));
-  EXP_C = i32x4.add(pc, i32x4.shl(sc, 23));
-  EXP_D = i32x4.add(pd, i32x4.shl(sd, 23));
-  return i32x4.add(pa, i32x4.shl(sa, 23));
+function expNear4(a: v128, b: v128, c: v128, d: v128, neg: bool): v128 {
+  const sa = expShift(a, neg);
+  const sb = expShift(b, neg);
+  const sc = expShift(c, neg);
+  const sd = expShift(d, neg);
+  const ra = expReduce(a, sa, neg);
+  const rb = expReduce(b, sb, neg);
+  const rc = expReduce(c, sc, neg);
+  const rd = expReduce(d, sd, neg);
+  const pa = expPoly(ra, neg);
+  const pb = expPoly(rb, neg);
+  const pc = expPoly(rc, neg);
+  const pd = expPoly(rd, neg);
+  EXP_B = expScaleNear(pb, sb);
+  EXP_C = expScaleNear(pc, sc);
+  EXP_D = expScaleNear(pd, sd);
+  return expScaleNear(pa, sa);
 }
 
 // @ts-ignore: decorator
 @inline
-export function expf4NearNeg4(ga: v128, gb: v128, gc: v128, gd: v128): v128 {
-  const sa = f32x4.add(f32x4.mul(ga, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
-  const sb = f32x4.add(f32x4.mul(gb, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
-  const sc = f32x4.add(f32x4.mul(gc, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
-  const sd = f32x4.add(f32x4.mul(gd, v128.load(EXP_K, 256)), v128.load(EXP_K, 48));
-  const na = f32x4.sub(sa, v128.load(EXP_K, 48));
-  const nb = f32x4.sub(sb, v128.load(EXP_K, 48));
-  const nc = f32x4.sub(sc, v128.load(EXP_K, 48));
-  const nd = f32x4.sub(sd, v128.load(EXP_K, 48));
-  let ta = f32x4.add(ga, f32x4.mul(na, v128.load(EXP_K, 64)));
-  let tb = f32x4.add(gb, f32x4.mul(nb, v128.load(EXP_K, 64)));
-  let tc = f32x4.add(gc, f32x4.mul(nc, v128.load(EXP_K, 64)));
-  let td = f32x4.add(gd, f32x4.mul(nd, v128.load(EXP_K, 64)));
-  ta = f32x4.add(ta, f32x4.mul(na, v128.load(EXP_K, 80)));
-  tb = f32x4.add(tb, f32x4.mul(nb, v128.load(EXP_K, 80)));
-  tc = f32x4.add(tc, f32x4.mul(nc, v128.load(EXP_K, 80)));
-  td = f32x4.add(td, f32x4.mul(nd, v128.load(EXP_K, 80)));
-  const qa = f32x4.mul(ta, ta);
-  const qb = f32x4.mul(tb, tb);
-  const qc = f32x4.mul(tc, tc);
-  const qd = f32x4.mul(td, td);
-  let pa = v128.load(EXP_K, 96);
-  let pb = v128.load(EXP_K, 96);
-  let pc = v128.load(EXP_K, 96);
-  let pd = v128.load(EXP_K, 96);
-  pa = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(pa, ta));
-  pb = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(pb, tb));
-  pc = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(pc, tc));
-  pd = f32x4.sub(v128.load(EXP_K, 112), f32x4.mul(pd, td));
-  pa = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(pa, ta));
-  pb = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(pb, tb));
-  pc = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(pc, tc));
-  pd = f32x4.sub(v128.load(EXP_K, 128), f32x4.mul(pd, td));
-  pa = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(pa, ta));
-  pb = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(pb, tb));
-  pc = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(pc, tc));
-  pd = f32x4.sub(v128.load(EXP_K, 144), f32x4.mul(pd, td));
-  pa = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(pa, ta));
-  pb = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(pb, tb));
-  pc = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(pc, tc));
-  pd = f32x4.sub(v128.load(EXP_K, 160), f32x4.mul(pd, td));
-  pa = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(pa, ta));
-  pb = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(pb, tb));
-  pc = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(pc, tc));
-  pd = f32x4.sub(v128.load(EXP_K, 176), f32x4.mul(pd, td));
-  pa = f32x4.add(f32x4.sub(f32x4.mul(pa, qa), ta), v128.load(EXP_K, 192));
-  pb = f32x4.add(f32x4.sub(f32x4.mul(pb, qb), tb), v128.load(EXP_K, 192));
-  pc = f32x4.add(f32x4.sub(f32x4.mul(pc, qc), tc), v128.load(EXP_K, 192));
-  pd = f32x4.add(f32x4.sub(f32x4.mul(pd, qd), td), v128.load(EXP_K, 192));
-  EXP_B = i32x4.add(pb, i32x4.shl(sb, 23));
-  EXP_C = i32x4.add(pc, i32x4.shl(sc, 23));
-  EXP_D = i32x4.add(pd, i32x4.shl(sd, 23));
-  return i32x4.add(pa, i32x4.shl(sa, 23));
+export function expf4Near4(a: v128, b: v128, c: v128, d: v128): v128 {
+  return expNear4(a, b, c, d, false);
+}
+
+// @ts-ignore: decorator
+@inline
+export function expf4NearNeg4(a: v128, b: v128, c: v128, d: v128): v128 {
+  return expNear4(a, b, c, d, true);
 }
 
 /**
@@ -256,8 +195,21 @@ export function expf4NearNeg4(ga: v128, gb: v128, gc: v128, gd: v128): v128 {
 // @ts-ignore: decorator
 @inline
 export function anyFar(a: v128, b: v128): bool {
+  return v128.any_true(farLanes(a, b));
+}
+
+/** anyFar over four vectors, with one test. */
+// @ts-ignore: decorator
+@inline
+export function anyFar4(a: v128, b: v128, c: v128, d: v128): bool {
+  return v128.any_true(v128.or(farLanes(a, b), farLanes(c, d)));
+}
+
+// @ts-ignore: decorator
+@inline
+function farLanes(a: v128, b: v128): v128 {
   const k = v128.load(EXP_K, 272);
-  return v128.any_true(v128.or(f32x4.gt(f32x4.abs(a), k), f32x4.gt(f32x4.abs(b), k)));
+  return v128.or(f32x4.gt(f32x4.abs(a), k), f32x4.gt(f32x4.abs(b), k));
 }
 
 /** All-ones in the lanes of x outside expf4Near's [-87, 88] (NaN lanes are inside: 0). */

@@ -115,44 +115,19 @@ function sumExp32Next(x: usize, len: usize, mnf: f32, near: bool, y: usize, ylen
   let l0 = f32x4.splat(Infinity), l1 = l0;
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   let j: usize = 0;
-  const both = len < ylen ? len : ylen;
-  for (; j + 32 <= both; j += 32) {
-    const q = x + (j << 2);
-    const u = y + (j << 2);
-    let v0 = v128.load(u), v1 = v128.load(u, 16);
-    m0 = f32x4.pmax(m0, v0);
-    m1 = f32x4.pmax(m1, v1);
-    l0 = f32x4.pmin(l0, v0);
-    l1 = f32x4.pmin(l1, v1);
-    a0 = f32x4.add(a0, term(q, mn, near));
-    a1 = f32x4.add(a1, term(q + 16, mn, near));
-    v0 = v128.load(u, 32);
-    v1 = v128.load(u, 48);
-    m0 = f32x4.pmax(m0, v0);
-    m1 = f32x4.pmax(m1, v1);
-    l0 = f32x4.pmin(l0, v0);
-    l1 = f32x4.pmin(l1, v1);
-    a2 = f32x4.add(a2, term(q + 32, mn, near));
-    a3 = f32x4.add(a3, term(q + 48, mn, near));
-    v0 = v128.load(u, 64);
-    v1 = v128.load(u, 80);
-    m0 = f32x4.pmax(m0, v0);
-    m1 = f32x4.pmax(m1, v1);
-    l0 = f32x4.pmin(l0, v0);
-    l1 = f32x4.pmin(l1, v1);
-    a4 = f32x4.add(a4, term(q + 64, mn, near));
-    a5 = f32x4.add(a5, term(q + 80, mn, near));
-    v0 = v128.load(u, 96);
-    v1 = v128.load(u, 112);
-    m0 = f32x4.pmax(m0, v0);
-    m1 = f32x4.pmax(m1, v1);
-    l0 = f32x4.pmin(l0, v0);
-    l1 = f32x4.pmin(l1, v1);
-    a6 = f32x4.add(a6, term(q + 96, mn, near));
-    a7 = f32x4.add(a7, term(q + 112, mn, near));
-  }
-  const jy = j;
+  // The 32-element steps over x below jy also take four 8-element max/min steps over y.
+  const jy = (len < ylen ? len : ylen) & ~31;
   for (; j + 32 <= len; j += 32) {
+    if (j < jy) {
+      for (let u = y + (j << 2), e = u + 128; u < e; u += 32) {
+        const v0 = v128.load(u);
+        const v1 = v128.load(u, 16);
+        m0 = f32x4.pmax(m0, v0);
+        m1 = f32x4.pmax(m1, v1);
+        l0 = f32x4.pmin(l0, v0);
+        l1 = f32x4.pmin(l1, v1);
+      }
+    }
     const q = x + (j << 2);
     a0 = f32x4.add(a0, term(q, mn, near));
     a1 = f32x4.add(a1, term(q + 16, mn, near));

@@ -8,7 +8,7 @@
 // partial vector runs the same vector code on its lanes, so an element's bits never depend on
 // where a thread's range starts. `__part` splits the elements into contiguous ranges.
 import { Bindings, Params } from '../generated/nn/swiglu';
-import { anyFar, EXP_B, EXP_C, EXP_D, expf4, expf4NearNeg, expf4NearNeg4, ones4 } from '../common/expf';
+import { anyFar, anyFar4, EXP_B, EXP_C, EXP_D, expf4, expf4NearNeg, expf4NearNeg4, ones4 } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__swiglu(params: usize, bindings: usize): void {
@@ -46,7 +46,7 @@ function range(b: Bindings, e0: usize, e1: usize): void {
     const gb = v128.load(b.gate + o, 16);
     const gc = v128.load(b.gate + o, 32);
     const gd = v128.load(b.gate + o, 48);
-    if (anyFar(ga, gb) || anyFar(gc, gd)) {
+    if (anyFar4(ga, gb, gc, gd)) {
       v128.store(b.out + o, f32x4.mul(silu(ga), v128.load(b.up + o)));
       v128.store(b.out + o, f32x4.mul(silu(gb), v128.load(b.up + o, 16)), 16);
       v128.store(b.out + o, f32x4.mul(silu(gc), v128.load(b.up + o, 32)), 32);

@@ -7,7 +7,7 @@
 // SIMD exp), then eight and four at a time; the last partial vector runs the same code on its
 // lanes. Contiguous ranges per part.
 import { Bindings, Params } from '../generated/nn/swiglu_backward';
-import { anyFar, EXP_B, EXP_C, EXP_D, expf4, expf4NearNeg, expf4NearNeg4, ones4 } from '../common/expf';
+import { anyFar, anyFar4, EXP_B, EXP_C, EXP_D, expf4, expf4NearNeg, expf4NearNeg4, ones4 } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__swiglu_backward(params: usize, bindings: usize): void {
@@ -45,7 +45,7 @@ function range(b: Bindings, e0: usize, e1: usize): void {
     const gb = v128.load(b.gate + o, 16);
     const gc = v128.load(b.gate + o, 32);
     const gd = v128.load(b.gate + o, 48);
-    if (anyFar(ga, gb) || anyFar(gc, gd)) {
+    if (anyFar4(ga, gb, gc, gd)) {
       grads(b, o, ga, expf4(f32x4.neg(ga)));
       grads(b, o + 16, gb, expf4(f32x4.neg(gb)));
       grads(b, o + 32, gc, expf4(f32x4.neg(gc)));
