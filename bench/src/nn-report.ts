@@ -26,12 +26,13 @@ export async function runNnBenches(runtimes: readonly Runtime[], results: BenchR
     const copy = find(results, rt.name, 'copy')?.gbPerS;
     log(`\n${rt.name} nn${small ? ' (software renderer: T <= 1024, fewer rows)' : ''}:`);
     const list = nnBenches(small).filter((b) => selected(b.name, options.only));
-    // The matmul rate the attention is compared with, unless the linalg suite measured it already.
+    // The matmul rate the attention is compared with (whatever --only says), unless the linalg
+    // suite measured it already.
     const square = squareName(scale);
-    if (list.some((b) => b.kernel.startsWith('nn.attention')) && !find(results, rt.name, square)) results.push(...(await runBenches(rt, linalgBenches(scale).filter((b) => b.name === square), { ...options, copyGbPerS: copy })));
+    if (list.some((b) => b.kernel === 'nn.attention') && !find(results, rt.name, square)) results.push(...(await runBenches(rt, linalgBenches(scale).filter((b) => b.name === square), { ...options, only: undefined, copyGbPerS: copy })));
     results.push(...(await runBenches(rt, list, { ...options, copyGbPerS: copy })));
     const matmul = find(results, rt.name, square)?.gflopPerS;
-    for (const d of list.some((b) => b.kernel === 'nn.attention') ? [64, 128] : []) {
+    for (const d of [64, 128].filter((x) => list.some((b) => b.name === attentionName('forward', 1024, x)))) {
       const a = find(results, rt.name, attentionName('forward', 1024, d))?.gflopPerS;
       const measured = a !== undefined && matmul ? a / matmul : undefined;
       targets.push({ what: `${rt.name}: attention forward T=1024 D=${d} / matmul ${scale.square}³ GFLOP/s`, measured, target: '>= 0.5', met: measured === undefined ? undefined : measured >= 0.5 });
