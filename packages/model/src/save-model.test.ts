@@ -37,19 +37,9 @@ async function logitsOf(model: Decoder): Promise<Float32Array> {
   return (await downloadF32(out.logits)).slice();
 }
 
-/** An adapter on every linear module with B random too (a fresh PEFT adapter has B = 0 and changes nothing). */
+/** An adapter on every linear module with B random too (PEFT's init_lora_weights=False: a fresh adapter's B = 0 changes nothing). */
 export async function addRandomAdapter(model: Decoder, seed = 3): Promise<void> {
-  const lora = await model.addAdapter({ r: 4, lora_alpha: 8, target_modules: 'all-linear' }, 'default', { seed });
-  let s = seed;
-  for (const layer of lora.layers.values()) {
-    const a = layer.adapter('default');
-    const v = new Float32Array(a.B.size);
-    for (let i = 0; i < v.length; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      v[i] = ((s / 2 ** 32) * 2 - 1) * 0.05;
-    }
-    model.runtime.write(a.B, v);
-  }
+  await model.addAdapter({ r: 4, lora_alpha: 8, target_modules: 'all-linear', init_lora_weights: false }, 'default', { seed });
 }
 
 function torchLogits(dir: string): number[] {

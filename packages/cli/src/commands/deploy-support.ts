@@ -21,20 +21,10 @@ export async function smallModel(dir: string, size: Partial<typeof SMALL> = {}, 
   await generateExampleModel(dir, { size: { ...SMALL, ...size }, shards: 1, ...options });
 }
 
-/** Add an adapter (r 4, alpha 8, every linear module) with B random, save it to `adapterDir`; returns the decoder. */
+/** Add an adapter (r 4, alpha 8, every linear module) with B random too (PEFT's init_lora_weights=False), save it to `adapterDir`; returns the decoder. */
 export async function randomAdapter(rt: Runtime, modelDir: string, adapterDir: string, seed = 7): Promise<Decoder> {
   const model = await Decoder.fromFolder(rt, modelDir);
-  const lora = await model.addAdapter({ r: 4, lora_alpha: 8, target_modules: 'all-linear' }, 'default', { seed });
-  let s = seed;
-  for (const layer of lora.layers.values()) {
-    const a = layer.adapter('default');
-    const v = new Float32Array(a.B.size);
-    for (let i = 0; i < v.length; i++) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      v[i] = ((s / 2 ** 32) * 2 - 1) * 0.05;
-    }
-    rt.write(a.B, v);
-  }
+  await model.addAdapter({ r: 4, lora_alpha: 8, target_modules: 'all-linear', init_lora_weights: false }, 'default', { seed });
   await model.saveAdapter(adapterDir);
   return model;
 }
