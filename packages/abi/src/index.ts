@@ -7,6 +7,7 @@ export * from './dtypes';
 export * from './errors';
 export * from './kernels/index';
 export * from './runtime';
+export * from './profile';
 export * from './spec';
 export * from './validate';
 export * from './tables';

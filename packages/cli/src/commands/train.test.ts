@@ -79,6 +79,30 @@ describe('kvant train', () => {
     expect(JSON.parse(readFileSync(join(out, 'adapter_config.json'), 'utf8')).r).toBe(16);
   });
 
+  it('--profile: the loop\'s kernels by time, with their calls and rates (text and --json)', async () => {
+    const r = await kvant(['train', ...common, '--output-dir', join(dir, 'profile'), '--profile']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/profile: \d+\.\d\d s in kernels of the loop's \d+\.\d\d s \(\d+%/);
+    expect(r.out).toMatch(/\nkernel +calls +ms +share +ms\/call +GFLOP\/s +GB\/s\n/);
+    const rows = r.out.split('\n').filter((l) => /^(linalg|nn|optim|mem|quant)\.\w+ +\d+ /.test(l));
+    expect(rows.length).toBe(15); // the slowest 15, then the rest in one line
+    expect(r.out).toMatch(/\n\(\d+ more kernels\) +\d+ /);
+    const ms = rows.map((l) => Number(l.split(/ +/)[2]));
+    expect(ms).toEqual([...ms].sort((a, b) => b - a));
+    const j = await kvant(['train', ...common, '--output-dir', join(dir, 'profile-json'), '--profile', '--json']);
+    expect(j.code, j.err).toBe(0);
+    const end = JSON.parse(j.out.trim().split('\n').pop()!);
+    expect(end.profile.host_only).toBe(false);
+    const kernels = end.profile.kernels as { kernel: string; calls: number; ms: number; flops: number }[];
+    // A QLoRA step runs the 4-bit matmul, attention forward and backward, the loss and AdamW.
+    for (const k of ['linalg.matmul_4bit', 'nn.attention', 'nn.attention_backward', 'nn.cross_entropy', 'optim.adamw_step']) expect(kernels.some((x) => x.kernel === k), k).toBe(true);
+    // Two steps of 4 rows: every decoder layer's attention runs once forward per step.
+    const layers = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')).num_hidden_layers;
+    expect(kernels.find((k) => k.kernel === 'nn.attention')?.calls).toBe(2 * layers);
+    expect(end.profile.kernel_ms).toBeCloseTo(kernels.reduce((a, k) => a + k.ms, 0), 6);
+    expect(kernels.find((k) => k.kernel === 'linalg.matmul_4bit')!.flops).toBeGreaterThan(0);
+  });
+
   it('usage errors exit 2; refused inputs exit 1 naming what was wrong', async () => {
     expect((await kvant(['train', '--model', model])).code).toBe(2); // missing --data
     expect((await kvant(['train', ...common, '--output-dir', join(dir, 'u'), '--lora-r', 'many'])).code).toBe(2);

@@ -7,7 +7,7 @@
  * and writes the adapter, checkpoints, loss curve and a README into --output-dir.
  */
 import { extname } from 'node:path';
-import { ConfigError, type Runtime } from '@kvant/abi';
+import { ConfigError, DispatchProfile, profiledRuntime, type Runtime } from '@kvant/abi';
 import { readRegularFile } from '@kvant/formats';
 import { DECODER_BACKWARD_KERNELS, DECODER_FORWARD_KERNELS } from '@kvant/model';
 import type { RuntimeName } from '@kvant/abi';
@@ -155,6 +155,32 @@ function fmt(x: number | undefined, digits = 4): string {
   return x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(digits);
 }
 
+/** --profile: the kernels by time (the 15 slowest, then the rest summed), with the work their specs count. */
+export function profileTable(profile: DispatchProfile, loopSeconds: number): string {
+  const rows = profile.rows();
+  const total = profile.totalMs();
+  const shown = rows.slice(0, 15);
+  const rest = rows.slice(15);
+  const line = (name: string, calls: number, ms: number, flops: number, bytes: number) => [
+    name,
+    calls,
+    ms.toFixed(1),
+    `${total > 0 ? ((100 * ms) / total).toFixed(1) : '0.0'}%`,
+    (ms / calls).toFixed(3),
+    ms > 0 && flops > 0 ? (flops / ms / 1e6).toFixed(2) : '-',
+    ms > 0 ? (bytes / ms / 1e6).toFixed(2) : '-',
+  ];
+  const body = shown.map((r) => line(r.kernel, r.calls, r.ms, r.flops, r.bytes));
+  if (rest.length) {
+    const sum = (f: (r: (typeof rows)[number]) => number) => rest.reduce((a, r) => a + f(r), 0);
+    body.push(line(`(${rest.length} more kernels)`, sum((r) => r.calls), sum((r) => r.ms), sum((r) => r.flops), sum((r) => r.bytes)));
+  }
+  const head = profile.hostOnly
+    ? `profile: ${(total / 1e3).toFixed(2)} s enqueuing kernels (this runtime runs them asynchronously: the host's time, not the device's) of the loop's ${loopSeconds.toFixed(2)} s`
+    : `profile: ${(total / 1e3).toFixed(2)} s in kernels of the loop's ${loopSeconds.toFixed(2)} s (${loopSeconds > 0 ? ((100 * total) / 1e3 / loopSeconds).toFixed(0) : '0'}%; the rest is the host: batching, scheduling, logging)`;
+  return `${head}\n${table([['kernel', 'calls', 'ms', 'share', 'ms/call', 'GFLOP/s', 'GB/s'], ...body])}`;
+}
+
 export const trainCommand: Command = {
   name: 'train',
   summary: 'SFT with QLoRA / LoRA / DoRA / full fine-tuning: checkpoints, exact resume, eval, PEFT adapter out',
@@ -169,7 +195,9 @@ export const trainCommand: Command = {
     }
     const json = args.json;
     const say = (line: string) => (json ? process.stderr.write(`${line}\n`) : print(line));
-    const rt = await trainRuntime(args.runtime, args.threads, say);
+    const profile = args.profile ? new DispatchProfile() : undefined;
+    const opened = await trainRuntime(args.runtime, args.threads, say);
+    const rt = profile ? profiledRuntime(opened, profile) : opened;
     let bar: cliProgress.SingleBar | undefined;
     let barRunning = false;
     let trainer: Trainer | undefined;
@@ -247,13 +275,16 @@ export const trainCommand: Command = {
           cliProgress.Presets.shades_classic,
         );
       }
+      profile?.reset(); // the training loop only, not loading and quantizing the model
       const result = await trainer.train();
       if (barRunning) bar?.stop();
       barRunning = false;
       bar = undefined;
       const files = await trainer.saveOutputs(result);
-      if (json) process.stdout.write(`${JSON.stringify({ event: 'end', status: result.status, global_step: result.globalStep, train_loss: result.trainLoss, eval: result.eval ?? null, seconds: result.seconds, files })}\n`);
+      const timing = profile ? { profile: { host_only: profile.hostOnly, kernel_ms: profile.totalMs(), kernels: profile.rows() } } : {};
+      if (json) process.stdout.write(`${JSON.stringify({ event: 'end', status: result.status, global_step: result.globalStep, train_loss: result.trainLoss, eval: result.eval ?? null, seconds: result.seconds, files, ...timing })}\n`);
       else {
+        if (profile) print(profileTable(profile, result.seconds));
         print(`${result.status}: ${result.globalStep} steps in ${result.seconds.toFixed(1)} s, mean train loss ${fmt(result.trainLoss)}`);
         if (result.eval) print(`eval: loss ${fmt(result.eval.loss)}, token accuracy ${fmt(result.eval.tokenAccuracy, 3)} over ${result.eval.tokens} tokens`);
         print(`wrote ${args.full ? 'the model' : 'the adapter (PEFT format)'}, loss curve and README to ${args.output_dir}`);

@@ -101,6 +101,14 @@ export const TRAIN_OPTIONS: readonly TrainOption[] = [
 
   opt({ key: 'runtime', flag: 'runtime', type: 'string', default: 'auto', choices: ['auto', 'wasm', 'webgpu', 'cuda', 'cuda-emu', 'reference'], group: 'runtime', help: 'auto: cuda, else a hardware WebGPU adapter, else wasm' }),
   opt({ key: 'threads', flag: 'threads', type: 'int', min: 1, group: 'runtime', defaultText: 'the machine\'s cores', help: "the wasm runtime's threads" }),
+  opt({
+    key: 'profile',
+    flag: 'profile',
+    type: 'bool',
+    default: false,
+    group: 'runtime',
+    help: 'time every kernel of the training loop and print where the time went (on webgpu and cuda: the host\'s enqueue time only)',
+  }),
 ];
 
 /** Resolved arguments of a run (snake_case, as in the config file and training_args.json). */
@@ -154,6 +162,7 @@ export interface TrainArgs {
   readonly json: boolean;
   readonly runtime: 'auto' | 'wasm' | 'webgpu' | 'cuda' | 'cuda-emu' | 'reference';
   readonly threads?: number;
+  readonly profile: boolean;
 }
 
 export type TrainArgsInput = { readonly [K in keyof TrainArgs]?: TrainArgs[K] | null };
