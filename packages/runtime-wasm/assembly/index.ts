@@ -18,7 +18,7 @@
 
 export { linalg__add } from './linalg/add';
 export { linalg__axpy } from './linalg/axpy';
-export { linalg__dropout } from './linalg/dropout';
+export { linalg__dropout, linalg__dropout__part } from './linalg/dropout';
 export { linalg__matmul, linalg__matmul__part } from './linalg/matmul';
 export { linalg__matmul_16bit, linalg__matmul_16bit__part } from './linalg/matmul_16bit';
 export { linalg__matmul_4bit, linalg__matmul_4bit__part } from './linalg/matmul_4bit';

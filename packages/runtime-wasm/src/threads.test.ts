@@ -65,6 +65,13 @@ function splitCases(): SplitCase[] {
       outputs: {},
     });
   }
+  // Dropout: 70001 elements (a partial last group of 32), split over the threads by groups.
+  out.push({
+    kernel: 'linalg.dropout',
+    params: { n: 70001, seed_lo: 0x12345678, seed_hi: 9, offset_lo: 0xfffffff0, offset_hi: 1, threshold: 2 ** 31, scale: 2 },
+    inputs: { x: randn(70001, seed++), y: new Float32Array(70001) },
+    outputs: {},
+  });
   // 4099 work items (not a multiple of 4 or of the threads), 2^22+ flops.
   out.push({ kernel: 'linalg.peak_flops', params: { threads: 4099, iters: 80, x: 0.999, y: 0.001 }, inputs: { out: new Float32Array(4099) }, outputs: {} });
   return out;
@@ -87,7 +94,7 @@ describe('threads', () => {
 
   it('split the matmul family over the workers', async () => {
     const rt = await make(2);
-    expect(rt.info().details?.splitKernels).toEqual(expect.arrayContaining(['linalg.matmul', 'linalg.matmul_4bit', 'linalg.matmul_4bit_dq', 'linalg.peak_flops']));
+    expect(rt.info().details?.splitKernels).toEqual(expect.arrayContaining(['linalg.matmul', 'linalg.matmul_4bit', 'linalg.matmul_4bit_dq', 'linalg.peak_flops', 'linalg.dropout']));
   });
 
   it('give the same bits for 1, 2 and 3 threads', async () => {
@@ -96,7 +103,7 @@ describe('threads', () => {
       const results: Uint8Array[] = [];
       for (const rt of runtimes) {
         // The written binding is readwrite here (c or y): pass it as an input and read it back.
-        const written = c.kernel === 'linalg.matmul' ? 'c' : c.kernel === 'linalg.peak_flops' ? 'out' : 'y';
+        const written = c.kernel === 'linalg.matmul' ? 'c' : c.kernel === 'linalg.peak_flops' ? 'out' : 'y'; // dropout writes y too
         const { [written]: init, ...inputs } = c.inputs;
         const t = rt.alloc('f32', [init.length]);
         rt.write(t, init);
