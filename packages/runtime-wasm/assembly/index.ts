@@ -56,6 +56,11 @@ export { quant__linear_dequantize } from './quant/linear_dequantize';
 export { quant__linear_quantize } from './quant/linear_quantize';
 export { quant__nf4_quantize } from './quant/nf4_quantize';
 
+/** Zero `bytes` bytes at `ptr` (the runtime's alloc: memory.fill runs at memset speed, while a JS fill of a shared memory does not). */
+export function zero_bytes(ptr: usize, bytes: usize): void {
+  memory.fill(ptr, 0, bytes);
+}
+
 /** First byte the JS arena may use: everything below holds the module's static data. */
 export function heap_base(): usize {
   return __heap_base;

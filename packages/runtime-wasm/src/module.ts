@@ -33,6 +33,8 @@ export interface KernelInstance {
   readonly kernels: ReadonlyMap<string, KernelFn>;
   /** Splittable variants by kernel id (only kernels that have one). */
   readonly parts: ReadonlyMap<string, PartFn>;
+  /** Zero a byte range of the memory (wasm's memory.fill). */
+  readonly zero: (ptr: number, bytes: number) => void;
 }
 
 function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
@@ -83,8 +85,9 @@ export async function instantiateKernels(memory?: WebAssembly.Memory): Promise<K
   const exports = instance.exports as Record<string, unknown>;
   const mem = memory ?? exports.memory;
   const heapBase = exports.heap_base;
-  if (!(mem instanceof WebAssembly.Memory) || typeof heapBase !== 'function') {
-    throw new RuntimeFailure('wasm', 'internal', undefined, 'the kernels module lacks `memory` or `heap_base`');
+  const zero = exports.zero_bytes;
+  if (!(mem instanceof WebAssembly.Memory) || typeof heapBase !== 'function' || typeof zero !== 'function') {
+    throw new RuntimeFailure('wasm', 'internal', undefined, 'the kernels module lacks `memory`, `heap_base` or `zero_bytes`');
   }
   const kernels = new Map<string, KernelFn>();
   const parts = new Map<string, PartFn>();
@@ -98,5 +101,5 @@ export async function instantiateKernels(memory?: WebAssembly.Memory): Promise<K
     const part = exports[partExport(spec.id)];
     if (typeof part === 'function') parts.set(spec.id, part as PartFn);
   }
-  return { memory: mem, heapBase: (heapBase as () => number)() >>> 0, kernels, parts };
+  return { memory: mem, heapBase: (heapBase as () => number)() >>> 0, kernels, parts, zero: zero as (ptr: number, bytes: number) => void };
 }

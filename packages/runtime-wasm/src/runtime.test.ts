@@ -99,6 +99,21 @@ describe('WasmRuntime memory', () => {
     rt.free(t);
   });
 
+  it('a tensor in reused memory reads back zeros too, on 1 and 2 threads (shared memory)', async () => {
+    for (const threads of [1, 2]) {
+      const r = await createWasmRuntime({ threads });
+      try {
+        const a = r.alloc('u32', [1001]);
+        r.write(a, new Uint32Array(1001).fill(0xdeadbeef));
+        r.free(a);
+        const b = r.alloc('u32', [1001]); // first fit: the same bytes as a
+        expect(new Uint32Array((await r.read(b)).buffer).every((x) => x === 0), `threads ${threads}`).toBe(true);
+      } finally {
+        r.dispose();
+      }
+    }
+  });
+
   it('grows beyond the initial memory and keeps data across growth', async () => {
     const before = rt.memoryBytes;
     const small = rt.alloc('f32', [1000]);

@@ -66,6 +66,7 @@ export class WasmRuntime implements Runtime {
   readonly name = 'wasm' as const;
   private readonly memory: WebAssembly.Memory;
   private readonly kernels: ReadonlyMap<string, KernelFn>;
+  private readonly zero: (ptr: number, bytes: number) => void;
   private readonly parts: ReadonlyMap<string, PartFn>;
   /** Index of each part export in the workers' table (the order of `parts`). */
   private readonly partIndex: ReadonlyMap<string, number>;
@@ -91,6 +92,7 @@ export class WasmRuntime implements Runtime {
   constructor(instance: KernelInstance, pool?: ThreadPool, singleThreadReason?: string) {
     this.memory = instance.memory;
     this.kernels = instance.kernels;
+    this.zero = instance.zero;
     this.parts = instance.parts;
     this.partIndex = new Map([...instance.parts.keys()].map((id, i) => [id, i]));
     this.pool = pool;
@@ -155,8 +157,9 @@ export class WasmRuntime implements Runtime {
       ptr = this.arena.alloc(bytes);
       if (ptr === undefined) throw new RuntimeFailure('wasm', 'internal', undefined, `arena could not place ${bytes} bytes after growing`);
     }
-    // Zeroed, so that padding bytes and unwritten outputs read the same on every runtime.
-    this.view().fill(0, ptr, ptr + bytes);
+    // Zeroed, so that padding bytes and unwritten outputs read the same on every runtime. By the
+    // module's memory.fill: a JS fill of the threaded build's shared memory ran at ~1.5 GB/s.
+    this.zero(ptr, bytes);
     this.storage.set(t.id, { ptr, bytes });
     return t;
   }
