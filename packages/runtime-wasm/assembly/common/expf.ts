@@ -142,7 +142,7 @@ export function expf4NearNeg(g: v128): v128 {
 }
 
 // Four exps at once: expf4Near4(a, b, c, d) is expf4Near of each (expf4NearNeg4: expf4NearNeg),
-// the same operations interleaved step by step. One exp is a chain of ~20 dependent operations
+// the same operations interleaved stage by stage. One exp is a chain of ~20 dependent operations
 // (~80 cycles), and V8 emits them in source order without rescheduling, so one chain after another
 // fills the CPU's scheduler with waiting operations; four chains side by side give it independent
 // work (SwiGLU forward 0.76-0.84 of the time, its backward and the cross-entropy gradient
