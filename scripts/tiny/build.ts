@@ -1,5 +1,5 @@
 /**
- * Builds the embedded tiny model and its data, reproducibly (`pnpm tiny:build`, ~10–20 minutes on two
+ * Builds the embedded tiny model and its data, reproducibly (`pnpm tiny:build`, ~3–5 minutes on two
  * cores): the facts world (facts.ts) → a prose corpus → a byte-level BPE tokenizer trained on it →
  * a randomly initialised Llama-layout folder → pretraining with kvant itself (`kvant train --full`)
  * → models/tiny (the base model the demo fine-tunes) and data/tiny-facts (the chat data: train.jsonl
