@@ -6,15 +6,20 @@ import { generateExampleModel } from '@kvant/formats';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateCommand } from './generate';
 
-async function run(argv: string[]): Promise<{ code: number; out: string }> {
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
+  let errText = '';
   const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
     out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
     return true;
   });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    errText += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    return true;
+  });
   try {
-    return { code: await generateCommand.run(argv), out };
+    const code = await generateCommand.run(argv);
+    return { code, out, err: errText };
   } finally {
     spy.mockRestore();
     err.mockRestore();
@@ -39,6 +44,14 @@ describe('kvant generate', () => {
     expect(json.token_ids.length).toBeLessThanOrEqual(6);
     const streamed = await run(args);
     expect(streamed.out).toBe(`${json.text}\n`);
+    // The timing: in the JSON, and on stderr after streamed text (stdout stays the text alone).
+    const t = json.timing;
+    expect(t.prompt_tokens).toBe(json.prompt_ids.length);
+    expect(t.tokens).toBe(json.token_ids.length);
+    expect(t.first_token_ms).toBeGreaterThan(0);
+    expect(t.seconds * 1000).toBeGreaterThanOrEqual(t.first_token_ms - 1);
+    if (t.tokens > 1) expect(t.tokens_per_second).toBeGreaterThan(0);
+    expect(streamed.err).toMatch(new RegExp(`^${json.token_ids.length} tokens? in \\d+\\.\\d\\d s on .+: the prompt \\(${json.prompt_ids.length} tokens\\) and the first token in [\\d.]+ ms`));
   });
 
   it('--raw and --messages; sampling with a seed is reproducible', async () => {
@@ -56,5 +69,16 @@ describe('kvant generate', () => {
     await expect(run(['--model', model])).rejects.toThrow(/exactly one of --prompt and --messages/);
     await expect(run(['--model', model, '--prompt', 'x', '--top-p', '2'])).rejects.toThrow(/top-p/);
     await expect(run(['--model', model, '--prompt', 'x', '--runtime', 'nope'])).rejects.toThrow(ConfigError);
+  });
+});
+
+describe('generationTiming', () => {
+  it('splits the first token (prompt + one step) from the rest', async () => {
+    const { generationTiming, timingLine } = await import('./generate');
+    const t = generationTiming(11, 5, 1000, 1100, 1300);
+    expect(t).toEqual({ prompt_tokens: 11, tokens: 5, first_token_ms: 100, seconds: 0.3, tokens_per_second: 20 });
+    expect(timingLine(t, 'wasm')).toBe('5 tokens in 0.30 s on wasm: the prompt (11 tokens) and the first token in 100 ms, then 20 tokens/s');
+    expect(generationTiming(3, 1, 0, 50, 50).tokens_per_second).toBeNull();
+    expect(generationTiming(3, 0, 0, undefined, 40)).toMatchObject({ tokens: 0, first_token_ms: 40, tokens_per_second: null });
   });
 });

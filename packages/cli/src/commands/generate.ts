@@ -22,7 +22,7 @@ Generates text with a local Hugging Face model (llama, mistral, qwen2, phi3), st
   --raw                --prompt is the exact text to continue (tokenized with the tokenizer's BOS rule)
 ${samplingUsage(64)}
   --stop STRING        stop when the text contains STRING (repeatable); EOS always stops
-  --json               print {"prompt_ids": [...], "token_ids": [...], "text": ...} instead of streaming
+  --json               print {"prompt_ids": [...], "token_ids": [...], "text": ..., "timing": {...}} instead of streaming
 
 Generation keeps a KV cache: the prompt runs once, then one token per step.
 Exit status: 0 done, 1 a model, adapter or messages file was refused, 2 a usage error.`;
@@ -38,6 +38,35 @@ async function readMessages(path: string): Promise<ChatMessage[]> {
     throw new ConfigError(`kvant generate --messages ${path}`, 'a JSON list of {"role": string, "content": string}', JSON.stringify(json).slice(0, 80));
   }
   return json as ChatMessage[];
+}
+
+/** How long a generation took: the prompt and first token together, then the rest per token. */
+export interface GenerationTiming {
+  readonly prompt_tokens: number;
+  readonly tokens: number;
+  /** From the start to the first new token: the prompt's forward pass and one sampling step. */
+  readonly first_token_ms: number;
+  readonly seconds: number;
+  /** New tokens after the first, per second of the time after it (null with fewer than 2 tokens). */
+  readonly tokens_per_second: number | null;
+}
+
+export function generationTiming(promptTokens: number, tokens: number, started: number, firstAt: number | undefined, ended: number): GenerationTiming {
+  const first = (firstAt ?? ended) - started;
+  const rest = ended - (firstAt ?? ended);
+  return {
+    prompt_tokens: promptTokens,
+    tokens,
+    first_token_ms: Math.round(first * 10) / 10,
+    seconds: Math.round(ended - started) / 1000,
+    tokens_per_second: tokens > 1 && rest > 0 ? Math.round(((tokens - 1) / rest) * 1e4) / 10 : null,
+  };
+}
+
+/** The line `kvant generate` writes to stderr after the text. */
+export function timingLine(t: GenerationTiming, runtime: string): string {
+  const rate = t.tokens_per_second === null ? '' : `, then ${t.tokens_per_second} tokens/s`;
+  return `${t.tokens} token${t.tokens === 1 ? '' : 's'} in ${t.seconds.toFixed(2)} s on ${runtime}: the prompt (${t.prompt_tokens} tokens) and the first token in ${t.first_token_ms} ms${rate}`;
 }
 
 export const generateCommand: Command = {
@@ -74,15 +103,24 @@ export const generateCommand: Command = {
     const rt = await chooseRuntime('generate', values.runtime);
     try {
       const { model, eosTokenIds } = await loadModel(rt, values.model, values.adapter, tokenizer);
+      const started = performance.now();
+      let firstAt: number | undefined;
       const result = await generate(model, promptIds, {
+        onToken: () => {
+          firstAt ??= performance.now();
+        },
         ...sampling,
         eosTokenIds,
         stopStrings: values.stop ?? [],
         decode: (ids) => tokenizer.decode(ids, { skipSpecialTokens: true }),
         onText: values.json ? undefined : (piece) => process.stdout.write(piece),
       });
-      if (values.json) print(JSON.stringify({ prompt_ids: promptIds, token_ids: result.tokenIds, text: result.text, finish_reason: result.finishReason }));
-      else print();
+      const timing = generationTiming(promptIds.length, result.tokenIds.length, started, firstAt, performance.now());
+      if (values.json) print(JSON.stringify({ prompt_ids: promptIds, token_ids: result.tokenIds, text: result.text, finish_reason: result.finishReason, timing }));
+      else {
+        print();
+        process.stderr.write(`${timingLine(timing, rt.info().description)}\n`);
+      }
       model.dispose();
       return 0;
     } finally {
