@@ -11,7 +11,7 @@
 // This version's idea: the constants are loads from one table (V8 rebuilds a v128.const from
 // immediates at every use inside a loop), the two scale factors come from the shifted bits in six
 // integer operations, and expf4Near drops the clamp and scales by an integer add to the exponent
-// for arguments in [-87, 88] (expf4NearNeg takes -x without negating) — all bit-identical to the
+// for arguments in [-87, 88] (expf4NearNeg4 takes -x without negating) — all bit-identical to the
 // straightforward form (checked on all 2^32 f32 inputs, and on the ranges of the Near forms).
 //
 // expScalar / logScalar: the f64 functions rounded once to f32 — what the reference computes,
@@ -37,8 +37,8 @@ const EXP_K: usize = memory.data<f32>([
   1.7014118346046923e38, 1.7014118346046923e38, 1.7014118346046923e38, 1.7014118346046923e38, // 208: 2^127, the bits 0x7f000000
   -87.0, -87.0, -87.0, -87.0, // 224: expf4Near's range, low
   88.0, 88.0, 88.0, 88.0, // 240: and high
-  -1.44269504, -1.44269504, -1.44269504, -1.44269504, // 256: -log2 e (expf4NearNeg)
-  87.0, 87.0, 87.0, 87.0, // 272: the bound on |g| of expf4NearNeg's callers
+  -1.44269504, -1.44269504, -1.44269504, -1.44269504, // 256: -log2 e (expf4NearNeg4)
+  87.0, 87.0, 87.0, 87.0, // 272: the bound on |g| of expf4NearNeg4's callers (anyFar4)
 ], 16);
 
 /** 1.0 in every lane, from the table (for callers' own 1 + ...). */
@@ -130,19 +130,9 @@ export function expf4Near(x: v128): v128 {
   return expScaleNear(expPoly(expReduce(x, shifted, false), false), shifted);
 }
 
-/**
- * expf4Near(-g), bit for bit, without the negation (for silu's exp(-g); -g in [-87, 88], or NaN):
- * the stages with `neg`. (Checked against expf4Near(-g) on every f32 g in [-88, 87].)
- */
-// @ts-ignore: decorator
-@inline
-export function expf4NearNeg(g: v128): v128 {
-  const shifted = expShift(g, true);
-  return expScaleNear(expPoly(expReduce(g, shifted, true), true), shifted);
-}
-
-// Four exps at once: expf4Near4(a, b, c, d) is expf4Near of each (expf4NearNeg4: expf4NearNeg),
-// the same operations interleaved stage by stage. One exp is a chain of ~20 dependent operations
+// Four exps at once: expf4Near4(a, b, c, d) is expf4Near of each, and expf4NearNeg4(g..) is
+// expf4Near(-g) of each without the negation (the `neg` stages above; checked against expf4(-g)
+// on every f32 g in [-88, 87]), the same operations interleaved stage by stage. One exp is a chain of ~20 dependent operations
 // (~80 cycles), and V8 emits them in source order without rescheduling, so one chain after another
 // fills the CPU's scheduler with waiting operations; four chains side by side give it independent
 // work (SwiGLU forward 0.76-0.84 of the time, its backward and the cross-entropy gradient
@@ -154,7 +144,7 @@ export let EXP_B: v128 = i32x4.splat(0);
 export let EXP_C: v128 = i32x4.splat(0);
 export let EXP_D: v128 = i32x4.splat(0);
 
-/** expf4Near (neg: expf4NearNeg) of a, b, c and d, stage by stage; b's to d's results in EXP_B..EXP_D. */
+/** expf4Near of a, b, c and d (neg: of -a, ...), stage by stage; b's to d's results in EXP_B..EXP_D. */
 // @ts-ignore: decorator
 @inline
 function expNear4(a: v128, b: v128, c: v128, d: v128, neg: bool): v128 {
@@ -189,16 +179,9 @@ export function expf4NearNeg4(a: v128, b: v128, c: v128, d: v128): v128 {
 }
 
 /**
- * Nonzero when a lane of a or b has |g| > 87, i.e. may be outside expf4NearNeg's range (NaN
- * lanes are inside). One compare per vector, on |g|.
+ * Nonzero when a lane of a, b, c or d has |g| > 87, i.e. may be outside expf4NearNeg4's range
+ * (NaN lanes are inside). One compare per vector, on |g|, and one test.
  */
-// @ts-ignore: decorator
-@inline
-export function anyFar(a: v128, b: v128): bool {
-  return v128.any_true(farLanes(a, b));
-}
-
-/** anyFar over four vectors, with one test. */
 // @ts-ignore: decorator
 @inline
 export function anyFar4(a: v128, b: v128, c: v128, d: v128): bool {

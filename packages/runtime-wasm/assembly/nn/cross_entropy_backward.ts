@@ -3,10 +3,10 @@
 // Math: ignored row: +0.0; else p = f(exp(f(x_j - lse))); g = j == label ? f(p - 1) : p; out = f(g * dl).
 // Idea: element-wise given lse: one SIMD pass per row, sixteen elements per step, with the
 // table-constant vector exp, or four interleaved clamp-free exps (expf4Near4) when all sixteen
-// arguments are in [-87, 88] (the same bits); then eight at a time. The label's element is redone on its own from the
-// same exp (expf1 equals a lane of expf4). `__part` splits the rows.
+// arguments are in [-87, 88] (the same bits); the rest four at a time. The label's element is
+// redone on its own from the same exp (expf1 equals a lane of expf4). `__part` splits the rows.
 import { Bindings, Params } from '../generated/nn/cross_entropy_backward';
-import { EXP_B, EXP_C, EXP_D, expf1, expf4, expf4Near, expf4Near4, outsideNear } from '../common/expf';
+import { EXP_B, EXP_C, EXP_D, expf1, expf4, expf4Near4, outsideNear } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__cross_entropy_backward(params: usize, bindings: usize): void {
@@ -56,18 +56,6 @@ function rows(p: Params, b: Bindings, r0: usize, r1: usize): void {
         v128.store(o, f32x4.mul(EXP_B, dl), 16);
         v128.store(o, f32x4.mul(EXP_C, dl), 32);
         v128.store(o, f32x4.mul(EXP_D, dl), 48);
-      }
-    }
-    for (; j + 8 <= v; j += 8) {
-      const o = x + (j << 2);
-      const a0 = f32x4.sub(v128.load(o), lse);
-      const a1 = f32x4.sub(v128.load(o, 16), lse);
-      if (v128.any_true(v128.or(outsideNear(a0), outsideNear(a1)))) {
-        v128.store(o, f32x4.mul(expf4(a0), dl));
-        v128.store(o, f32x4.mul(expf4(a1), dl), 16);
-      } else {
-        v128.store(o, f32x4.mul(expf4Near(a0), dl));
-        v128.store(o, f32x4.mul(expf4Near(a1), dl), 16);
       }
     }
     for (; j + 4 <= v; j += 4) {

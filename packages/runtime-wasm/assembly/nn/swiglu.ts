@@ -4,11 +4,12 @@
 // Idea: sixteen elements per step with the SIMD exp of common/expf.ts, whose constants are table
 // loads rather than rebuilt immediates; when all sixteen |g| are at most 87 (nearly always) the
 // four exps run interleaved (expf4NearNeg4: no clamp, 2^n by an integer add, g rather than -g;
-// the same bits), so their dependency chains overlap. Then eight and four at a time. The last
-// partial vector runs the same vector code on its lanes, so an element's bits never depend on
-// where a thread's range starts. `__part` splits the elements into contiguous ranges.
+// the same bits), so their dependency chains overlap. The rest, four at a time, and the last
+// partial vector run the clamped exp (the same bits again) on their lanes, so an element's bits
+// never depend on where a thread's range starts. `__part` splits the elements into contiguous
+// ranges.
 import { Bindings, Params } from '../generated/nn/swiglu';
-import { anyFar, anyFar4, EXP_B, EXP_C, EXP_D, expf4, expf4NearNeg, expf4NearNeg4, ones4 } from '../common/expf';
+import { anyFar4, EXP_B, EXP_C, EXP_D, expf4, expf4NearNeg4, ones4 } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__swiglu(params: usize, bindings: usize): void {
@@ -31,13 +32,6 @@ function silu(g: v128): v128 {
   return f32x4.div(g, f32x4.add(ones4(), expf4(f32x4.neg(g))));
 }
 
-/** silu(g) for -g in expf4Near's range. */
-// @ts-ignore: decorator
-@inline
-function siluNear(g: v128): v128 {
-  return f32x4.div(g, f32x4.add(ones4(), expf4NearNeg(g)));
-}
-
 function range(b: Bindings, e0: usize, e1: usize): void {
   let e = e0;
   for (; e + 16 <= e1; e += 16) {
@@ -58,18 +52,6 @@ function range(b: Bindings, e0: usize, e1: usize): void {
       v128.store(b.out + o, f32x4.mul(f32x4.div(gb, f32x4.add(one, EXP_B)), v128.load(b.up + o, 16)), 16);
       v128.store(b.out + o, f32x4.mul(f32x4.div(gc, f32x4.add(one, EXP_C)), v128.load(b.up + o, 32)), 32);
       v128.store(b.out + o, f32x4.mul(f32x4.div(gd, f32x4.add(one, EXP_D)), v128.load(b.up + o, 48)), 48);
-    }
-  }
-  for (; e + 8 <= e1; e += 8) {
-    const o = e << 2;
-    const g0 = v128.load(b.gate + o);
-    const g1 = v128.load(b.gate + o, 16);
-    if (anyFar(g0, g1)) {
-      v128.store(b.out + o, f32x4.mul(silu(g0), v128.load(b.up + o)));
-      v128.store(b.out + o, f32x4.mul(silu(g1), v128.load(b.up + o, 16)), 16);
-    } else {
-      v128.store(b.out + o, f32x4.mul(siluNear(g0), v128.load(b.up + o)));
-      v128.store(b.out + o, f32x4.mul(siluNear(g1), v128.load(b.up + o, 16)), 16);
     }
   }
   for (; e < e1; e += 4) {

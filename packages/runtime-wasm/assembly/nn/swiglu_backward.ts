@@ -4,10 +4,10 @@
 //       dgate = f(f(f(dy * u) * sig) * f(1 + f(g * f(1 - sig)))).
 // Idea: as nn.swiglu: sixteen elements per step, with four interleaved clamp-free exps
 // (expf4NearNeg4, exp(-g) from g) when all sixteen |g| <= 87 (the same bits as the table-constant
-// SIMD exp), then eight and four at a time; the last partial vector runs the same code on its
+// SIMD exp), then four at a time with that exp; the last partial vector runs the same code on its
 // lanes. Contiguous ranges per part.
 import { Bindings, Params } from '../generated/nn/swiglu_backward';
-import { anyFar, anyFar4, EXP_B, EXP_C, EXP_D, expf4, expf4NearNeg, expf4NearNeg4, ones4 } from '../common/expf';
+import { anyFar4, EXP_B, EXP_C, EXP_D, expf4, expf4NearNeg4, ones4 } from '../common/expf';
 import { loadUpTo, storeUpTo } from '../common/rowsum32';
 
 export function nn__swiglu_backward(params: usize, bindings: usize): void {
@@ -59,18 +59,6 @@ function range(b: Bindings, e0: usize, e1: usize): void {
       grads(b, o + 16, gb, eb);
       grads(b, o + 32, gc, ec);
       grads(b, o + 48, gd, ed);
-    }
-  }
-  for (; e + 8 <= e1; e += 8) {
-    const o = e << 2;
-    const g0 = v128.load(b.gate + o);
-    const g1 = v128.load(b.gate + o, 16);
-    if (anyFar(g0, g1)) {
-      grads(b, o, g0, expf4(f32x4.neg(g0)));
-      grads(b, o + 16, g1, expf4(f32x4.neg(g1)));
-    } else {
-      grads(b, o, g0, expf4NearNeg(g0));
-      grads(b, o + 16, g1, expf4NearNeg(g1));
     }
   }
   const one = ones4();
