@@ -10,14 +10,13 @@
 // not depend on the split); each part keeps its Philox words in its own scratch.
 import { Bindings, Params } from '../generated/linalg/dropout';
 import { philox8 } from '../common/philox';
+import { SINGLE_THREAD_SCRATCH } from '../common/gemm';
 
-/** The plain export's Philox words (single-threaded callers only; the runtime calls `__part`). */
-const WORDS = memory.data(128, 16);
 const GROUP: usize = 32;
 
+/** The whole call as one part, with the matmuls' static scratch (single-threaded callers only; the runtime calls `__part`). */
 export function linalg__dropout(params: usize, bindings: usize): void {
-  const p = changetype<Params>(params);
-  range(p, changetype<Bindings>(bindings), 0, usize(p.n), WORDS);
+  linalg__dropout__part(params, bindings, 0, 1, SINGLE_THREAD_SCRATCH);
 }
 
 /** Part `part` of `parts`: a contiguous range of groups of 32 elements (threading ABI, see index.ts). */
